@@ -1,0 +1,53 @@
+# Two commands: `make demo` and `make test`.  Both install what they need.
+PYTHON ?= python3
+QT ?= pyqt5
+VENV ?= $(if $(filter pyqt5,$(QT)),.venv,.venv-$(QT))
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+APT_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-image0 \
+	libxcb-render-util0 libxkbcommon-x11-0 libxcb-shape0 libxcb-cursor0 libgl1 libegl1 \
+	libfontconfig1 libdbus-1-3
+
+.PHONY: demo test test-pyqt6 install system-deps lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test,$(QT)]"
+	touch $@
+
+install: $(STAMP)
+
+# Qt needs these X libraries; the tests need Xvfb.  Installed when missing and running as root.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing system packages: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "please install: $$missing (sudo apt-get install ...)"; exit 1; \
+		fi; \
+	fi
+
+test: system-deps $(STAMP)
+	$(BIN)/ruff check napari_wsi_io tests benchmarks
+	xvfb-run -a -s "-screen 0 1920x1200x24" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-pyqt6:
+	$(MAKE) test QT=pyqt6
+
+demo: system-deps $(STAMP)
+	$(BIN)/napari-wsi-io demo
+
+lint:
+	$(BIN)/ruff check napari_wsi_io tests benchmarks
+	$(BIN)/ruff format --check napari_wsi_io tests benchmarks
+
+format:
+	$(BIN)/ruff format napari_wsi_io tests benchmarks
+	$(BIN)/ruff check --fix napari_wsi_io tests benchmarks
+
+clean:
+	rm -rf .venv .venv-pyqt6 .pytest_cache build dist

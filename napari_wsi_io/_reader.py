@@ -1,0 +1,125 @@
+"""npe2 reader: whole-slide TIFFs as one lazy multiscale RGB layer."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from ._errors import SlideReadError
+from .backends import Slide, is_tiff_file, open_slide
+from .pyramid import pyramid
+
+__all__ = ["napari_get_reader", "read_slide", "slide_layers"]
+
+SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".qptiff")
+_ASSOCIATED_MAX_PIXELS = 1 << 24
+LayerData = tuple
+
+
+def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
+    """Return ``read_slide`` for a single whole-slide TIFF; None, quietly, otherwise."""
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    path = os.fspath(path)
+    # A bad file with a slide suffix is still ours, so that the user gets a
+    # precise error instead of "no reader found".
+    if path.lower().endswith(SUFFIXES) or (os.path.isfile(path) and is_tiff_file(path)):
+        return read_slide
+    return None
+
+
+def read_slide(path: str | list[str]) -> list[LayerData]:
+    paths = [path] if isinstance(path, (str, os.PathLike)) else path
+    return [layer for p in paths for layer in slide_layers(p)]
+
+
+_notified: set[str] = set()
+
+
+def _notify(exc: SlideReadError) -> None:
+    """Show a damaged tile once in napari; panning over it again stays quiet."""
+    if str(exc) in _notified:
+        return
+    _notified.add(str(exc))
+    from napari.utils.notifications import show_error
+
+    show_error(str(exc))
+
+
+def level_table(slide: Slide) -> list[dict]:
+    return [
+        {"level": i, "width": w, "height": h, "downsample": round(d, 4), "tile_width": tw, "tile_height": th}
+        for i, ((w, h), d, (tw, th)) in enumerate(
+            zip(slide.level_dimensions, slide.level_downsamples, slide.level_tile_sizes)
+        )
+    ]
+
+
+def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[LayerData]:
+    """The slide as a multiscale image layer, then its associated images as hidden layers."""
+    slide = open_slide(path, backend)
+    mpp = slide.mpp
+    scale = (mpp[1], mpp[0]) if mpp else (1.0, 1.0)
+    units = ("micrometer", "micrometer") if mpp else ("pixel", "pixel")
+    stem = Path(slide.path).stem
+    rgb = slide.samples == 3
+    metadata = {
+        "path": slide.path,
+        "backend": slide.backend,
+        "fallback_reason": slide.fallback_reason,
+        "vendor": slide.vendor,
+        "mpp": mpp,
+        "levels": level_table(slide),
+        "associated_images": list(slide.associated_images),
+        "properties": slide.properties,
+    }
+    limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
+    layers = [
+        (
+            pyramid(slide, on_error=_notify),
+            {
+                "name": stem,
+                "multiscale": True,
+                "rgb": rgb,
+                "scale": scale,
+                "units": units,
+                "contrast_limits": limits,
+                "metadata": metadata,
+            },
+            "image",
+        )
+    ]
+    height = slide.dimensions[1] * scale[0]
+    offset = slide.dimensions[0] * scale[1] * 1.05
+    for name in slide.associated_images:
+        page = slide.layout.associated_pages[name]
+        if page.imagelength * page.imagewidth > _ASSOCIATED_MAX_PIXELS:
+            continue
+        try:
+            image = slide.read_associated(name)
+        except SlideReadError as exc:
+            warnings.warn(str(exc), stacklevel=2)
+            continue
+        # Shown beside the slide at the slide's height, hidden until asked for.
+        s = height / image.shape[0]
+        layers.append(
+            (
+                image,
+                {
+                    "name": f"{stem} {name}",
+                    "visible": False,
+                    "rgb": image.ndim == 3 and image.shape[-1] in (3, 4),
+                    "scale": (s, s),
+                    "translate": (0.0, offset),
+                    "units": units,
+                    "metadata": {"path": slide.path, "associated_image": name},
+                },
+                "image",
+            )
+        )
+        offset += image.shape[1] * s * 1.05
+    return layers

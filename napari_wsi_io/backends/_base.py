@@ -1,0 +1,152 @@
+"""A slide: OpenSlide-style metadata from the TIFF layout, pixels from a backend."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import numpy as np
+
+from .._errors import SlideReadError
+from ._tiff import TiffLayout
+
+__all__ = ["Slide"]
+
+
+class Slide:
+    """Base class of all backends.  Subclasses implement ``_read``.
+
+    ``read_level`` takes level coordinates; ``read_region`` takes level-0
+    coordinates like OpenSlide and cuCIM.  Reads are thread-safe.
+    """
+
+    backend = "base"
+
+    def __init__(self, path: str | os.PathLike, layout: TiffLayout | None = None) -> None:
+        self.path = os.fspath(path)
+        self.layout = layout or TiffLayout(self.path)
+        self._fd = os.open(self.path, os.O_RDONLY)
+        self.tiles = self.layout.tiles(self._fd)
+        #: Why the preferred backend was not used, when it was not.
+        self.fallback_reason: str | None = None
+
+    # -- pickling: a slide reopens itself by path in another process --
+    def __reduce__(self):
+        return (type(self), (self.path,))
+
+    def __enter__(self) -> Slide:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self.layout.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    # -- metadata --
+    @cached_property
+    def level_count(self) -> int:
+        return len(self.tiles)
+
+    @cached_property
+    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        """(width, height) of each level."""
+        return tuple((t.width, t.height) for t in self.tiles)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        return self.level_dimensions[0]
+
+    @cached_property
+    def level_downsamples(self) -> tuple[float, ...]:
+        w0, h0 = self.dimensions
+        return tuple((w0 / w + h0 / h) / 2 for w, h in self.level_dimensions)
+
+    @cached_property
+    def level_tile_sizes(self) -> tuple[tuple[int, int], ...]:
+        """(width, height) of the tiles (or strips) of each level."""
+        return tuple((t.tile_width, t.tile_height) for t in self.tiles)
+
+    @property
+    def mpp(self) -> tuple[float, float] | None:
+        """Microns per pixel (x, y) at level 0, or None when unknown."""
+        return self.layout.mpp
+
+    @property
+    def vendor(self) -> str:
+        return self.layout.vendor
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.layout.properties
+
+    @property
+    def associated_images(self) -> tuple[str, ...]:
+        return tuple(self.layout.associated_pages)
+
+    @property
+    def samples(self) -> int:
+        return self.tiles[0].samples
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.tiles[0].dtype
+
+    def level_shape(self, level: int) -> tuple[int, ...]:
+        """Array shape of a level: (height, width[, samples])."""
+        w, h = self.level_dimensions[level]
+        return (h, w, self.samples) if self.samples > 1 else (h, w)
+
+    def get_best_level_for_downsample(self, downsample: float) -> int:
+        best = 0
+        for i, d in enumerate(self.level_downsamples):
+            if d <= downsample * 1.01:
+                best = i
+        return best
+
+    def read_associated(self, name: str) -> np.ndarray:
+        page = self.layout.associated_pages[name]
+        try:
+            return page.asarray()
+        except Exception as exc:
+            raise SlideReadError(self.path, f"associated image {name!r}: {exc}") from None
+
+    # -- pixels --
+    def read_level(
+        self, level: int, x: int, y: int, width: int, height: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Pixels of a region given in level coordinates, which must lie inside the level."""
+        if not 0 <= level < self.level_count:
+            raise ValueError(f"level {level} out of range 0..{self.level_count - 1}")
+        w, h = self.level_dimensions[level]
+        if width < 1 or height < 1 or x < 0 or y < 0 or x + width > w or y + height > h:
+            raise ValueError(f"region ({x}, {y}, {width}x{height}) is outside level {level} ({w}x{h})")
+        shape = (height, width, self.samples)
+        if out is None:
+            out = np.empty(shape, self.dtype)
+        self._read(level, x, y, out.reshape(shape))
+        return out if self.samples > 1 or out.ndim == 2 else out[..., 0]
+
+    def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
+        """OpenSlide-style read: ``location`` in level-0 pixels, ``size`` at ``level``.
+
+        Parts outside the level are zero.
+        """
+        ds = self.level_downsamples[level]
+        x, y = round(location[0] / ds), round(location[1] / ds)
+        w, h = size
+        lw, lh = self.level_dimensions[level]
+        out = np.zeros((h, w, self.samples), self.dtype)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, lw), min(y + h, lh)
+        if x1 > x0 and y1 > y0:
+            self.read_level(level, x0, y0, x1 - x0, y1 - y0, out[y0 - y : y1 - y, x0 - x : x1 - x])
+        return out if self.samples > 1 else out[..., 0]
+
+    def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
+        raise NotImplementedError

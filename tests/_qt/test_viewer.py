@@ -1,0 +1,35 @@
+"""The reader inside a real napari viewer."""
+
+import numpy as np
+import pytest
+
+
+def test_open_sample_through_plugin_shows_pixels(make_napari_viewer, slides, qtbot):
+    viewer = make_napari_viewer(show=True)
+    layers = viewer.open(str(slides["svs"]), plugin="napari-wsi-io")
+    layer = layers[0]
+    assert layer.multiscale and layer.rgb
+    assert tuple(layer.scale) == pytest.approx((0.2520, 0.2520))
+    assert [str(u) for u in layer.units] == ["micrometer", "micrometer"]
+    assert [lyr.visible for lyr in layers[1:]] == [False, False, False]
+    viewer.reset_view()
+    qtbot.wait(200)
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    rgb = shot[..., :3].astype(float)
+    # Not blank: tissue colours and background both on screen.
+    assert rgb.std() > 10
+    assert len(np.unique(rgb.reshape(-1, 3) // 16, axis=0)) > 20
+
+
+def test_sample_data_contribution_opens(make_napari_viewer, monkeypatch, tmp_path):
+    monkeypatch.setenv("NAPARI_WSI_IO_CACHE", str(tmp_path))
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-wsi-io", "small")
+    assert viewer.layers[0].data[0].shape == (3000, 4000, 3)
+
+
+def test_bad_file_raises_a_clear_error_in_napari(make_napari_viewer, bad_slides):
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception, match=f"cannot read {bad_slides['truncated']}"):
+        viewer.open(str(bad_slides["truncated"]), plugin="napari-wsi-io")
+    assert len(viewer.layers) == 0

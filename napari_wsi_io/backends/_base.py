@@ -129,8 +129,9 @@ class Slide:
             raise ValueError(f"region ({x}, {y}, {width}x{height}) is outside level {level} ({w}x{h})")
         shape = (height, width, self.samples)
         if out is None:
-            out = np.empty(shape, self.dtype)
-        self._read(level, x, y, out.reshape(shape))
+            out = self._read_new(level, x, y, width, height)
+        else:
+            self._read(level, x, y, out.reshape(shape))
         return out if self.samples > 1 or out.ndim == 2 else out[..., 0]
 
     def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
@@ -150,3 +151,9 @@ class Slide:
 
     def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
         raise NotImplementedError
+
+    def _read_new(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
+        """Read into a new array; backends that allocate their own output override this to skip a copy."""
+        out = np.empty((height, width, self.samples), self.dtype)
+        self._read(level, x, y, out)
+        return out

@@ -65,11 +65,13 @@ class CucimSlide(Slide):
         )
         return np.asarray(region)
 
-    def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
-        h, w = out.shape[:2]
+    def _read_new(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
         # cuCIM returns stale pixels for a corrupt JPEG tile: check the bytes first.
-        self.tiles[level].check_region(y, x, h, w)
+        self.tiles[level].check_region(y, x, height, width)
         try:
-            out[...] = self.read_cucim(level, x, y, w, h)
+            return self.read_cucim(level, x, y, width, height)
         except Exception as exc:
             raise SlideReadError(self.path, f"level {level}: cuCIM: {exc}") from None
+
+    def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
+        out[...] = self._read_new(level, x, y, out.shape[1], out.shape[0])

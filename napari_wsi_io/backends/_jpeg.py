@@ -10,11 +10,13 @@ what cuCIM lets through.
 
 from __future__ import annotations
 
-import numpy as np
+import re
 
 __all__ = ["jpeg_problem"]
 
 _SOS = 0xDA
+# In entropy-coded data 0xFF may only be followed by 0x00 (stuffing), 0xFF (fill) or a restart marker.
+_BAD_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _SUPPORTED_SOF = {0xC0, 0xC1, 0xC2}
 _UNSUPPORTED_SOF = {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
@@ -47,10 +49,6 @@ def jpeg_problem(data: bytes) -> str | None:
         return "JPEG tile has a corrupt header"
     if progressive:  # scans are separated by table markers: the header check is all we do
         return None
-    entropy = np.frombuffer(data, np.uint8, len(data) - 2 - pos, pos)
-    ff = np.flatnonzero(entropy[:-1] == 0xFF)
-    following = entropy[ff + 1]
-    allowed = (following == 0) | (following == 0xFF) | ((following >= 0xD0) & (following <= 0xD7))
-    if not allowed.all():
+    if _BAD_MARKER.search(data, pos, len(data) - 2):
         return "JPEG tile has corrupt compressed data"
     return None

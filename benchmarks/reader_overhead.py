@@ -1,0 +1,62 @@
+"""Overhead of the lazy dask pyramid over raw cuCIM, on the gigapixel sample.
+
+Prints the throughput of computing a whole level through ``pyramid()`` (dask,
+threaded scheduler, one worker per core, into a preallocated array) divided by
+raw cuCIM ``read_region`` of the same level with ``num_workers`` = cores.  Both
+are measured alternately in one run; the median of ``--repeat`` runs is used.
+
+    python benchmarks/reader_overhead.py [--level 2] [--repeat 5] [PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+
+from napari_wsi_io import open_slide, pyramid
+from napari_wsi_io.synthetic import sample_slide_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", help="slide (default: the synthetic gigapixel sample)")
+    parser.add_argument("--level", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    path = args.path or sample_slide_path()
+    cores = os.cpu_count() or 1
+    slide = open_slide(path, backend="cucim")
+    w, h = slide.level_dimensions[args.level]
+    mpx = w * h / 1e6
+    print(f"{path}: level {args.level}, {w}x{h} ({mpx:.0f} Mpx), {cores} cores")
+
+    def raw() -> None:
+        slide.read_cucim(args.level, 0, 0, w, h, num_workers=cores)
+
+    def through_pyramid() -> None:
+        level = pyramid(open_slide(path, backend="cucim"))[args.level]  # fresh: nothing cached
+        out = np.empty(level.shape, level.dtype)
+        with dask.config.set(scheduler="threads", num_workers=cores):
+            da.store(level, out, lock=False)
+
+    times: dict[str, list[float]] = {"raw cuCIM": [], "dask pyramid": []}
+    for _ in range(args.repeat):
+        for name, fn in (("raw cuCIM", raw), ("dask pyramid", through_pyramid)):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    for name, t in med.items():
+        print(f"{name:>13}: {t:.3f} s median, {mpx / t:7.1f} MP/s  (runs: {', '.join(f'{x:.3f}' for x in times[name])})")
+    ratio = med["raw cuCIM"] / med["dask pyramid"]
+    print(f"pyramid throughput / raw cuCIM throughput = {ratio:.2f}  (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()

@@ -53,7 +53,9 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
     for name, t in med.items():
-        print(f"{name:>13}: {t:.3f} s median, {mpx / t:7.1f} MP/s  (runs: {', '.join(f'{x:.3f}' for x in times[name])})")
+        print(
+            f"{name:>13}: {t:.3f} s median, {mpx / t:7.1f} MP/s  (runs: {', '.join(f'{x:.3f}' for x in times[name])})"
+        )
     ratio = med["raw cuCIM"] / med["dask pyramid"]
     print(f"pyramid throughput / raw cuCIM throughput = {ratio:.2f}  (target >= 0.9)")
 

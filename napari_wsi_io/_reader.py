@@ -93,8 +93,10 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
             "image",
         )
     ]
-    height = slide.dimensions[1] * scale[0]
-    offset = slide.dimensions[0] * scale[1] * 1.05
+    # Hidden layers over the slide's top-left corner, a quarter of its height:
+    # inside the slide's extent, so "reset view" still frames the tissue.
+    height = slide.dimensions[1] * scale[0] / 4
+    offset = 0.0
     for name in slide.associated_images:
         page = slide.layout.associated_pages[name]
         if page.imagelength * page.imagewidth > _ASSOCIATED_MAX_PIXELS:
@@ -104,7 +106,6 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
         except SlideReadError as exc:
             warnings.warn(str(exc), stacklevel=2)
             continue
-        # Shown beside the slide at the slide's height, hidden until asked for.
         s = height / image.shape[0]
         layers.append(
             (
@@ -121,5 +122,5 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
                 "image",
             )
         )
-        offset += image.shape[1] * s * 1.05
+        offset += image.shape[1] * s
     return layers

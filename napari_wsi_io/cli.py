@@ -31,7 +31,9 @@ def _info(args: argparse.Namespace) -> int:
         print(f"mpp:        {mpp}")
         print(f"associated: {', '.join(slide.associated_images) or 'none'}")
         print(f"{'level':>5} {'width':>8} {'height':>8} {'downsample':>10} {'tile':>10}")
-        for i, ((w, h), d, (tw, th)) in enumerate(zip(slide.level_dimensions, slide.level_downsamples, slide.level_tile_sizes)):
+        for i, ((w, h), d, (tw, th)) in enumerate(
+            zip(slide.level_dimensions, slide.level_downsamples, slide.level_tile_sizes)
+        ):
             print(f"{i:>5} {w:>8} {h:>8} {d:>10.3f} {f'{tw}x{th}':>10}")
     return 0
 
@@ -44,7 +46,8 @@ def _demo(args: argparse.Namespace) -> int:
     print("preparing the synthetic sample slide (first run only takes a few seconds)...", file=sys.stderr)
     path = sample_slide_path(small=args.small)
     viewer = napari.Viewer(title="napari-wsi-io demo")
-    viewer.open(str(path), plugin="napari-wsi-io")
+    layers = viewer.open(str(path), plugin="napari-wsi-io")
+    viewer.layers.selection.active = layers[0]
     viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
     napari.run()
     return 0

@@ -33,3 +33,23 @@ def test_bad_file_raises_a_clear_error_in_napari(make_napari_viewer, bad_slides)
     with pytest.raises(Exception, match=f"cannot read {bad_slides['truncated']}"):
         viewer.open(str(bad_slides["truncated"]), plugin="napari-wsi-io")
     assert len(viewer.layers) == 0
+
+
+def test_corrupt_tile_is_a_notification_and_the_rest_stays_visible(make_napari_viewer, corrupt_slide, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer = make_napari_viewer(show=True)
+    layer = viewer.open(str(corrupt_slide), plugin="napari-wsi-io")[0]
+    mpp = layer.scale[0]
+    # Level 0 around the damaged tile (column 5, row 0: x 1280-1536, y 0-256).
+    viewer.camera.center = (300 * mpp, 1408 * mpp)
+    viewer.camera.zoom = 1 / mpp
+    expected = f"cannot read {corrupt_slide}: level 0, tile (5, 0)"
+
+    def notified():
+        return any(expected in str(n.message) for n in notification_manager.records)
+
+    qtbot.waitUntil(notified, timeout=5000)
+    assert layer.data_level == 0
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3]
+    assert shot.std() > 10  # the neighbouring tiles are drawn

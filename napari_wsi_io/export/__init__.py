@@ -1,0 +1,61 @@
+"""Export a slide, or some of its levels, to OME-Zarr with bounded memory.
+
+Format
+    OME-NGFF 0.4 on Zarr v2 (nested ``/`` chunk keys).  ome-zarr-py 0.18 and
+    napari-ome-zarr 0.10 read NGFF 0.4 and 0.5 alike, while older releases of
+    both and zarr-python 2 read Zarr v2 only: 0.4 is what every current reader
+    opens.  One dataset per exported slide level, copied
+    as decoded, never resampled.  Axes ``c, y, x`` for RGB (``y, x`` for
+    grayscale): NGFF 0.4 puts the channel axis before the space axes.  Scale is
+    the level's pixel size in micrometre (level-0 mpp times the level's
+    downsample on each axis), or level-0 pixels with no unit when the slide has
+    no mpp; a half-pixel translation centres each level on level 0.  An
+    ``omero`` block maps the channels to red, green and blue, so napari-ome-zarr
+    shows the slide in colour.
+
+Compression
+    ``zstd`` (default, level 1), ``lz4``, ``none`` (lossless) or ``jpeg``
+    (lossy, quality 90, one grayscale JPEG per channel and chunk, numcodecs id
+    ``imagecodecs_jpeg``: a reader must call
+    ``imagecodecs.numcodecs.register_codecs()`` before opening it).  Append
+    ``:LEVEL`` to choose the zstd level, lz4 acceleration or JPEG quality.
+
+Memory and schedulers
+    Each task reads one chunk-aligned block of about 1024 x 1024 px with
+    ``Slide.read_level`` and writes it straight into its chunks, and only two
+    tasks per worker are in flight: no level is ever held in memory.  Tasks run
+    on a thread pool (``threads``), a spawned process pool (``processes``) or
+    an existing dask.distributed scheduler (its address).  Worker processes open
+    the slide themselves by path, so no pixels travel between processes; with a
+    cluster, slide and output must be on a file system every worker sees.
+
+Atomicity
+    The store is written as ``<OUT>.partial-<random>`` beside ``OUT``; its NGFF
+    metadata is written last, and it is renamed to ``OUT`` only when every
+    block is written.  A failed, cancelled or interrupted export removes it; a
+    killed process leaves it behind under that name (safe to delete), and
+    never a store at ``OUT``.  An existing ``OUT`` is replaced only with
+    ``overwrite``, only if it is a Zarr store, and only once the new one is
+    complete.
+"""
+
+from __future__ import annotations
+
+from ._codecs import COMPRESSIONS, Compression, parse_compression
+from ._engine import ExportError, ExportProgress, ExportSummary, export_ome_zarr, export_steps, parse_levels
+from ._ngff import NGFF_VERSION
+from ._store import ZARR_FORMAT
+
+__all__ = [
+    "COMPRESSIONS",
+    "NGFF_VERSION",
+    "ZARR_FORMAT",
+    "Compression",
+    "ExportError",
+    "ExportProgress",
+    "ExportSummary",
+    "export_ome_zarr",
+    "export_steps",
+    "parse_compression",
+    "parse_levels",
+]

@@ -1,0 +1,85 @@
+"""Chunk compression: ``zstd``, ``lz4``, ``jpeg`` or ``none``, with an optional ``:LEVEL``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["COMPRESSIONS", "Compression", "parse_compression", "register_jpeg_codec"]
+
+# zstd level 1: measured on the synthetic sample (benchmarks/export.py) as the level where
+# compression stops being the bottleneck next to JPEG decoding; level 3 is ~2x slower.
+_DEFAULT_LEVEL = {"zstd": 1, "lz4": 1, "jpeg": 90, "none": None}
+COMPRESSIONS = tuple(_DEFAULT_LEVEL)
+
+
+@dataclass(frozen=True)
+class Compression:
+    """A chunk codec by name; ``level`` is the zstd level, lz4 acceleration or JPEG quality."""
+
+    name: str
+    level: int | None
+
+    @property
+    def lossless(self) -> bool:
+        return self.name != "jpeg"
+
+    @property
+    def planar_chunks(self) -> bool:
+        """JPEG encodes 2D images: each chunk then holds one channel."""
+        return self.name == "jpeg"
+
+    def __str__(self) -> str:
+        return self.name if self.level is None else f"{self.name}:{self.level}"
+
+    def check_dtype(self, dtype: np.dtype) -> None:
+        if self.name == "jpeg" and np.dtype(dtype).itemsize != 1:
+            raise ValueError(f"jpeg compression needs 8-bit samples, the slide has {np.dtype(dtype).name}")
+
+    def codec(self):
+        """The numcodecs codec for the Zarr v2 ``compressor`` field (None for no compression)."""
+        import numcodecs
+
+        if self.name == "zstd":
+            return numcodecs.Zstd(level=self.level)
+        if self.name == "lz4":
+            return numcodecs.LZ4(acceleration=self.level)
+        if self.name == "jpeg":
+            from imagecodecs.numcodecs import Jpeg
+
+            register_jpeg_codec()
+            return Jpeg(level=self.level)
+        return None
+
+
+def register_jpeg_codec() -> None:
+    """Make ``imagecodecs_jpeg`` chunks readable and writable through zarr in this process.
+
+    numcodecs does not know the codec by itself: every process that opens a
+    JPEG-compressed array (export workers, readers) must call this first.
+    """
+    from imagecodecs.numcodecs import Jpeg, register_codecs
+
+    register_codecs(codecs=[Jpeg.codec_id], verbose=False)
+
+
+def parse_compression(spec: str | Compression) -> Compression:
+    """``"zstd"``, ``"zstd:3"``, ``"lz4"``, ``"jpeg:85"`` or ``"none"`` -> Compression."""
+    if isinstance(spec, Compression):
+        return spec
+    name, _, level = str(spec).strip().lower().partition(":")
+    if name not in _DEFAULT_LEVEL:
+        raise ValueError(f"unknown compression {spec!r}; choose from {', '.join(COMPRESSIONS)}")
+    if not level:
+        return Compression(name, _DEFAULT_LEVEL[name])
+    if name == "none":
+        raise ValueError("compression 'none' takes no level")
+    try:
+        value = int(level)
+    except ValueError:
+        raise ValueError(f"compression level must be an integer, not {level!r}") from None
+    limits = {"zstd": (-7, 22), "lz4": (1, 65537), "jpeg": (1, 100)}[name]
+    if not limits[0] <= value <= limits[1]:
+        raise ValueError(f"{name} level must be in {limits[0]}..{limits[1]}, not {value}")
+    return Compression(name, value)

@@ -1,0 +1,131 @@
+"""What runs on a worker: read one block of a level from the slide and write it into the store.
+
+A task gets the slide either as the open ``Slide`` (threads share it) or as a
+``SlideRef`` (worker processes and dask.distributed workers open the slide
+themselves, once, and keep it for their next tasks).  The array always
+travels as an ``ArrayRef``.  Only these references and the number of pixels
+written cross process boundaries: never pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends import Slide, open_slide
+from ._codecs import register_jpeg_codec
+from ._store import ChunkWriter
+
+__all__ = ["ArrayRef", "SlideRef", "forget_store", "opened_slides", "write_block"]
+
+_MAX_SLIDES = 4
+_MAX_ARRAYS = 32
+
+
+@dataclass(frozen=True)
+class SlideRef:
+    """A slide by path and backend; mtime and size make a rewritten file reopen."""
+
+    path: str
+    backend: str
+    mtime_ns: int
+    size: int
+
+    @classmethod
+    def of(cls, slide: Slide) -> SlideRef:
+        stat = os.stat(slide.path)
+        return cls(os.path.abspath(slide.path), slide.backend, stat.st_mtime_ns, stat.st_size)
+
+
+@dataclass(frozen=True)
+class ArrayRef:
+    """One array of an export in progress: store root and array path."""
+
+    root: str
+    path: str
+    jpeg: bool = False
+
+
+class _Cache:
+    """A small LRU of open objects, shared by the threads of one process."""
+
+    def __init__(self, limit: int, close: Callable | None = None) -> None:
+        self.limit, self.close = limit, close
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key, opener: Callable):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = opener()  # outside the lock: opening a slide takes a while
+        with self.lock:
+            if key in self.items:  # another thread won the race
+                if self.close:
+                    self.close(value)
+                return self.items[key]
+            self.items[key] = value
+            while len(self.items) > self.limit:
+                _, old = self.items.popitem(last=False)
+                if self.close:
+                    self.close(old)
+        return value
+
+    def drop(self, keep: Callable) -> None:
+        with self.lock:
+            for key in [k for k in self.items if not keep(k)]:
+                value = self.items.pop(key)
+                if self.close:
+                    self.close(value)
+
+
+_slides = _Cache(_MAX_SLIDES, close=lambda slide: slide.close())
+_writers = _Cache(_MAX_ARRAYS)
+
+
+def _slide(source: Slide | SlideRef) -> Slide:
+    if isinstance(source, Slide):
+        return source
+    return _slides.get(source, lambda: open_slide(source.path, backend=source.backend))
+
+
+def _writer(target: ArrayRef) -> ChunkWriter:
+    def opener():
+        if target.jpeg:
+            register_jpeg_codec()
+        return ChunkWriter(target.root, target.path)
+
+    return _writers.get(target, opener)
+
+
+def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, y: int, width: int, height: int) -> int:
+    """Copy one chunk-aligned block of a level into its array; return the pixels written.
+
+    Blocks never share a chunk, so tasks can run in any order and in parallel.
+    """
+    if not os.path.isdir(target.root):
+        # The export was cancelled and its store removed: writing would recreate directories.
+        return 0
+    pixels = _slide(source).read_level(level, x, y, width, height)
+    if pixels.ndim == 3:
+        _writer(target).write(np.moveaxis(pixels, -1, 0), (0, y, x))  # a view: c, y, x
+    else:
+        _writer(target).write(pixels, (y, x))
+    return width * height
+
+
+def forget_store(root: str) -> None:
+    """Drop the cached arrays of one export (its store was renamed or removed)."""
+    _writers.drop(lambda ref: ref.root != root)
+
+
+def opened_slides() -> list[str]:
+    """Paths of the slides this process holds open for export tasks (for checks on workers)."""
+    with _slides.lock:
+        return [ref.path for ref in _slides.items]

@@ -15,7 +15,7 @@ needs_cucim = pytest.mark.skipif(cucim_version() is None, reason="cuCIM is not i
 ROUTES = {
     "svs": ("cucim", None),
     "jpeg": ("cucim", None),
-    "lzw": ("cucim", None),
+    "lzw": ("tifffile", "LZW"),
     "raw": ("cucim", None),
     "deflate": ("tifffile", "DEFLATE"),
     "deflate-small-tiles": ("tifffile", "DEFLATE"),
@@ -168,3 +168,140 @@ def test_slide_pickles_by_path(slides):
         assert clone.backend == slide.backend
         np.testing.assert_array_equal(clone.read_level(2, 0, 0, 64, 64), slide.read_level(2, 0, 0, 64, 64))
         clone.close()
+
+
+# -- hostile tiles: what the fuzz tests (tests/test_fuzz.py) found, pinned down --
+
+
+def _jpeg_segments(tile: bytes) -> dict[int, int]:
+    """Marker -> position of the first segment of each kind, up to the scan."""
+    pos, found = 2, {}
+    while True:
+        marker = tile[pos + 1]
+        found.setdefault(marker, pos)
+        if marker == 0xDA:
+            return found
+        pos += 2 + int.from_bytes(tile[pos + 2 : pos + 4], "big")
+
+
+def _patch_tile(path, tmp_path, name, patch) -> tuple:
+    """Copy ``path`` with ``patch(bytearray_of_tile)`` applied to level 0, tile 1."""
+    with tifffile.TiffFile(path) as tif:
+        offset, count = tif.pages[0].dataoffsets[1], tif.pages[0].databytecounts[1]
+    data = bytearray(path.read_bytes())
+    tile = bytearray(data[offset : offset + count])
+    patch(tile)
+    data[offset : offset + count] = tile
+    out = tmp_path / name
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_jpeg_tile_larger_than_its_tiff_tile_is_refused_without_a_crash(slides, tmp_path):
+    """A JPEG header claiming 512 px in a 256 px tile segfaults raw cuCIM 26.10; the reader refuses the tile."""
+
+    def widen(tile):
+        tile[_jpeg_segments(tile)[0xC0] + 7] = 0x02  # SOF width 256 -> 512
+
+    path = _patch_tile(slides["jpeg"], tmp_path, "wide.tif", widen)
+    code = (
+        "from napari_wsi_io import SlideReadError, open_slide\n"
+        "for backend in (None, 'tifffile'):\n"
+        f"    s = open_slide({str(path)!r}, backend)\n"
+        "    s.read_level(0, 0, 0, 256, 256)\n"  # tile 0 is fine
+        "    try:\n"
+        "        s.read_level(0, 0, 0, 512, 256)\n"
+        "    except SlideReadError as exc:\n"
+        "        print(s.backend, exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("cucim ", "tifffile "))]
+    reason = "level 0, tile (1, 0): JPEG tile header: size 512x256 where the TIFF says 256x256"
+    assert lines == [f"{b} cannot read {path}: {reason}" for b in (ROUTES["jpeg"][0], "tifffile")]
+
+
+@pytest.mark.parametrize(
+    ("name", "patch", "reason"),
+    [
+        ("huffman", lambda t: t.__setitem__(_jpeg_segments(t)[0xC4] + 5, 0xFF), "bogus Huffman table definition"),
+        ("dc-table", lambda t: t.__setitem__(_jpeg_segments(t)[0xC4] + 4, 0x02), "undefined Huffman table (DC 0)"),
+        ("component", lambda t: t.__setitem__(_jpeg_segments(t)[0xDA] + 5, 9), "invalid component 9 in scan"),
+        ("marker", lambda t: t.__setitem__(_jpeg_segments(t)[0xDB] + 1, 0x08), "unexpected marker 0x08"),
+    ],
+)
+def test_jpeg_header_damage_libjpeg_refuses_is_an_error_in_every_backend(slides, tmp_path, name, patch, reason):
+    """cuCIM would print an error and return stale pixels for these; both backends name the tile."""
+    path = _patch_tile(slides["jpeg"], tmp_path, f"{name}.tif", patch)
+    for backend in (None, "tifffile"):
+        with open_slide(path, backend) as slide:
+            with pytest.raises(SlideReadError, match=r"level 0, tile \(1, 0\): JPEG tile header: ") as info:
+                slide.read_level(0, 200, 0, 100, 100)
+            assert reason in str(info.value)
+
+
+def test_jpeg_tiles_in_another_colour_space_than_the_tiff_says_go_to_the_fallback(tmp_path):
+    """RGB-coded tiles (Adobe marker) under photometric YCbCr: libjpeg follows the marker, cuCIM the tag."""
+    from test_fuzz import _gradient, _patch_all, _write_tables_pyramid
+
+    path = _write_tables_pyramid(tmp_path / "rgb-under-ycbcr.tif", rgb=True)
+    _patch_all(path, 262, 6)
+    with open_slide(path) as slide:
+        assert slide.backend == "tifffile" or cucim_version() is None
+        if cucim_version() is not None:
+            assert "where the TIFF says YCbCr (cuCIM would show wrong colours)" in slide.fallback_reason
+        got = slide.read_level(0, 0, 0, *slide.dimensions)
+    assert np.abs(got.astype(int) - _gradient(600, 808)).mean() < 3  # the true colours
+
+
+@needs_cucim
+def test_aperio_jpeg2000_ycbcr_tiles_are_converted_to_rgb_by_both_backends(tmp_path):
+    """Aperio 33003 holds YCbCr; cuCIM converts it, tifffile alone would hand back YCbCr."""
+    from test_fuzz import _gradient, _patch_all
+
+    rgb = _gradient(512, 512).astype(float)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    ycc = np.stack(
+        [
+            0.299 * r + 0.587 * g + 0.114 * b,
+            128 - 0.168736 * r - 0.331264 * g + 0.5 * b,
+            128 + 0.5 * r - 0.418688 * g - 0.081312 * b,
+        ],
+        axis=-1,
+    )
+    path = tmp_path / "ycbcr-j2k.tif"
+    tifffile.imwrite(path, np.round(ycc).astype(np.uint8), tile=(256, 256), compression="jpeg2000", metadata=None)
+    _patch_all(path, 259, 33003)
+    with open_slide(path) as cu, open_slide(path, backend="tifffile") as tf:
+        assert cu.backend == "cucim"
+        a, b = cu.read_level(0, 0, 0, 512, 512), tf.read_level(0, 0, 0, 512, 512)
+    assert np.abs(a.astype(int) - b).max() <= 1
+    assert np.abs(b - rgb).mean() < 1.5
+
+
+def test_a_loop_in_the_ifd_chain_does_not_repeat_images(slides, tmp_path):
+    """An IFD pointing back to itself: tifffile warns once; the reader sees each IFD once."""
+    with tifffile.TiffFile(slides["lzw"]) as tif:
+        page = tif.pages[0]
+        pointer = page.offset + 2 + 12 * len(page.tags)
+    data = bytearray(slides["lzw"].read_bytes())
+    data[pointer : pointer + 4] = page.offset.to_bytes(4, "little")
+    path = tmp_path / "loop.tif"
+    path.write_bytes(bytes(data))
+    with open_slide(path) as slide:
+        assert slide.level_count == 1 and slide.associated_images == ()
+        np.testing.assert_array_equal(slide.read_level(0, 0, 0, *slide.dimensions), tifffile.imread(slides["lzw"]))
+
+
+def test_damaged_tags_are_a_clean_error(slides, tmp_path):
+    """A tag tifffile parses lazily and fails on later (here BitsPerSample 0) is reported when opening."""
+    with tifffile.TiffFile(slides["raw"]) as tif:
+        tag = tif.pages[0].tags["BitsPerSample"]
+        where, count = tag.valueoffset, tag.count
+    data = bytearray(slides["raw"].read_bytes())
+    data[where : where + 2 * count] = bytes(2 * count)
+    path = tmp_path / "bits0.tif"
+    path.write_bytes(bytes(data))
+    with pytest.raises(SlideReadError) as info:
+        open_slide(path)
+    assert str(info.value).startswith(f"cannot read {path}: ")

@@ -13,12 +13,23 @@ import warnings
 
 from .._errors import SlideReadError
 from ._base import Slide
-from ._cucim import cucim_version
+from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
 from ._tiff import TiffLayout, is_tiff_file
 
-__all__ = ["BACKENDS", "Slide", "available_backends", "cucim_version", "is_tiff_file", "open_slide"]
+__all__ = [
+    "BACKENDS",
+    "DEVICES",
+    "Slide",
+    "available_backends",
+    "cucim_plugin",
+    "cucim_version",
+    "gpu_problem",
+    "is_tiff_file",
+    "open_slide",
+]
 
 ENV_VAR = "NAPARI_WSI_IO_BACKEND"
+DEVICE_ENV_VAR = "NAPARI_WSI_IO_DEVICE"
 BACKENDS = {
     "cucim": ("._cucim", "CucimSlide", "cucim"),
     "tifffile": ("._tifffile", "TifffileSlide", "imagecodecs"),
@@ -58,31 +69,47 @@ def _notice_no_cucim() -> None:
         )
 
 
-def open_slide(path: str | os.PathLike, backend: str | None = None) -> Slide:
+def _resolve_device(device: str | None) -> str:
+    device = device or os.environ.get(DEVICE_ENV_VAR) or "cpu"
+    if device not in ("auto", *DEVICES):
+        raise ValueError(f"unknown device {device!r}; choose from auto, {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if gpu_problem() is None else "cpu"
+    return device
+
+
+def open_slide(path: str | os.PathLike, backend: str | None = None, device: str | None = None) -> Slide:
     """Open a slide with ``backend``, or the best safe one when None.
 
+    ``device`` ("cpu", "cuda" or "auto"; default ``$NAPARI_WSI_IO_DEVICE`` or
+    "cpu") is where cuCIM decodes; reads return NumPy arrays either way.
     Raises ``SlideReadError`` ("cannot read <file>: <reason>") for bad files.
     """
     name = backend or os.environ.get(ENV_VAR) or "auto"
     if name != "auto" and name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
+    device = _resolve_device(device)
+    if device == "cuda" and name not in ("auto", "cucim"):
+        raise ValueError(f"device 'cuda' needs the cucim backend, not {name!r}")
     layout = TiffLayout(path)
     try:
         if name != "auto":
             if not _importable(BACKENDS[name][2]):
                 raise SlideReadError(path, f"backend {name!r} is not installed")
+            if name == "cucim":
+                return _backend_class(name)(path, layout, device=device)
             return _backend_class(name)(path, layout)
         reason = layout.cucim_problem()
-        if reason is None and cucim_version() is None:
+        if cucim_version() is None:
             _notice_no_cucim()
-            reason = "cuCIM is not installed"
+            reason = reason or "cuCIM is not installed"
         if reason is None:
             try:
-                return _backend_class("cucim")(path, layout)
+                return _backend_class("cucim")(path, layout, device=device)
             except SlideReadError as exc:
                 reason = exc.reason
         slide = _backend_class("tifffile")(path, layout)
-        slide.fallback_reason = reason
+        slide.fallback_reason = reason if device == "cpu" else f"{reason} (decoding on the CPU)"
         return slide
     except BaseException:
         layout.close()

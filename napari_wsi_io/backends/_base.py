@@ -7,7 +7,6 @@ from functools import cached_property
 
 import numpy as np
 
-from .._errors import SlideReadError
 from ._tiff import TiffLayout
 
 __all__ = ["Slide"]
@@ -21,12 +20,14 @@ class Slide:
     """
 
     backend = "base"
+    #: Refuse JPEG tiles TurboJPEG cannot decode (cuCIM decodes with it).
+    _turbojpeg = False
 
     def __init__(self, path: str | os.PathLike, layout: TiffLayout | None = None) -> None:
         self.path = os.fspath(path)
         self.layout = layout or TiffLayout(self.path)
         self._fd = os.open(self.path, os.O_RDONLY)
-        self.tiles = self.layout.tiles(self._fd)
+        self.tiles = self.layout.tiles(self._fd, turbojpeg=self._turbojpeg)
         #: Why the preferred backend was not used, when it was not.
         self.fallback_reason: str | None = None
 
@@ -111,11 +112,11 @@ class Slide:
         return best
 
     def read_associated(self, name: str) -> np.ndarray:
-        page = self.layout.associated_pages[name]
-        try:
-            return page.asarray()
-        except Exception as exc:
-            raise SlideReadError(self.path, f"associated image {name!r}: {exc}") from None
+        """An associated image (label, macro, thumbnail), decoded with the same checks as a level."""
+        tiles = self.layout.associated_tiles(name, self._fd)
+        out = np.empty((tiles.height, tiles.width, tiles.samples), tiles.dtype)
+        tiles.read_into(out, 0, 0)
+        return out if tiles.samples > 1 else out[..., 0]
 
     # -- pixels --
     def read_level(

@@ -7,15 +7,17 @@ fetch and check the compressed bytes of one tile.
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 import re
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from .._errors import SlideReadError
-from ._jpeg import jpeg_problem
+from ._j2k import j2k_problem, ycbcr_to_rgb
+from ._jpeg import JpegChecker
 
 __all__ = ["LevelTiles", "TiffLayout", "is_tiff_file"]
 
@@ -24,10 +26,34 @@ _MAX_TILES = 1 << 22  # per level: a 500k x 500k px slide of 256 px tiles
 _MAX_TILE_SIDE = 1 << 14
 _MAX_STRIP_BYTES = 1 << 28
 _JPEG = 7
-# Compressions cuCIM 26.10 decodes correctly and safely (checked per kind in the tests).
-# Deflate is left out: it logs libtiff errors, crashes with a predictor, and is
-# reported to segfault on small tiles.
-_CUCIM_COMPRESSIONS = {1: "none", 5: "LZW", 7: "JPEG", 33003: "Aperio JPEG 2000", 33005: "Aperio JPEG 2000"}
+_JPEG2000 = {33003, 33004, 33005, 34712}
+_APERIO_J2K_YCBCR = 33003
+# Compressions cuCIM 26.10 decodes correctly and safely (checked per kind in the tests
+# and in tests/test_fuzz.py).  Deflate is left out: it logs libtiff errors, crashes with
+# a predictor, and is reported to segfault on small tiles.  LZW is left out: cuCIM
+# decodes a corrupt LZW tile to wrong pixels without an error, and only decoding
+# it can tell.
+_CUCIM_COMPRESSIONS = {1: "none", 7: "JPEG", 33003: "Aperio JPEG 2000", 33005: "Aperio JPEG 2000"}
+# The types libtiff (inside cuCIM) accepts for the tags the pixels depend on; it
+# ignores a tag of another type where tifffile reads it, and then the two disagree.
+_TAG_TYPES = {
+    256: {3, 4},  # ImageWidth
+    257: {3, 4},  # ImageLength
+    258: {3},  # BitsPerSample
+    259: {3},  # Compression
+    262: {3},  # PhotometricInterpretation
+    277: {3},  # SamplesPerPixel
+    284: {3},  # PlanarConfiguration
+    317: {3},  # Predictor
+    322: {3, 4},  # TileWidth
+    323: {3, 4},  # TileLength
+    324: {3, 4, 16},  # TileOffsets
+    325: {3, 4, 16},  # TileByteCounts
+    338: {3},  # ExtraSamples
+    339: {3},  # SampleFormat
+    347: {7},  # JPEGTables
+    530: {3},  # YCbCrSubSampling
+}
 _CUCIM_VENDORS = {"aperio", "generic-tiff", "philips"}
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -41,28 +67,108 @@ def is_tiff_file(path: str | os.PathLike) -> bool:
         return False
 
 
-class LevelTiles:
-    """The compressed tiles (or strips) of one pyramid level."""
+def _enum_name(value) -> str:
+    return getattr(value, "name", str(value))
 
-    def __init__(self, path: str, fd: int, page, level: int) -> None:
-        self.path, self.level, self._fd = path, level, fd
+
+class LevelTiles:
+    """The compressed tiles (or strips) of one pyramid level or associated image.
+
+    Building it checks every tag the pixels depend on, so that a damaged file
+    fails here, with a reason, and never reaches a decoder.
+    """
+
+    def __init__(self, path: str, page, level: int | str, file_size: int) -> None:
+        self.path, self.level, self._fd = path, level, -1
+        self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
+        #: Also refuse JPEG tiles TurboJPEG cannot decode (set for cuCIM).
+        self.turbojpeg = False
         self.height, self.width = int(page.imagelength), int(page.imagewidth)
+        self.samples = int(page.samplesperpixel)
+        self.compression = int(page.compression)
+        self.photometric = int(page.photometric)
+        if self.width < 1 or self.height < 1:
+            self._fail("the image has no pixels")
+        if self.samples not in (1, 3):
+            self._fail(f"{self.samples} samples per pixel are not supported (1 or 3)")
+        if self.samples > 1 and int(page.planarconfig) != 1:
+            self._fail("separate colour planes are not supported")
+        if page.dtype is None or np.dtype(page.dtype).itemsize > 2 or np.dtype(page.dtype).kind not in "ui":
+            kind = {1: "integer", 2: "signed integer", 3: "floating-point"}.get(int(page.sampleformat), "unknown")
+            self._fail(f"{page.bitspersample}-bit {kind} samples are not supported")
+        self.dtype = np.dtype(page.dtype)
+        self.bits = int(page.bitspersample)
+        import tifffile
+
+        if self.compression not in tifffile.TIFF.DECOMPRESSORS:
+            self._fail(f"unsupported compression {_enum_name(page.compression)}")
+        # What tifffile would hand back undecoded (palette indices, raw YCbCr) is refused.
+        allowed = {1: (0, 1), 3: (2, 6) if self.compression == _JPEG else (2,)}[self.samples]
+        if self.photometric not in allowed:
+            self._fail(f"photometric {_enum_name(page.photometric)} with {self.samples} samples is not supported")
         if page.is_tiled:
             self.tile_height, self.tile_width = int(page.tilelength), int(page.tilewidth)
+            if min(self.tile_height, self.tile_width) < 1 or max(self.tile_height, self.tile_width) > _MAX_TILE_SIDE:
+                self._fail(f"invalid tile size {self.tile_width}x{self.tile_height}")
         else:
-            self.tile_height, self.tile_width = min(int(page.rowsperstrip), self.height), self.width
+            self.tile_height, self.tile_width = min(int(page.rowsperstrip or 0), self.height), self.width
+            if self.tile_height < 1 or self.tile_height * self.tile_width * self.samples * self.dtype.itemsize > (
+                _MAX_STRIP_BYTES
+            ):
+                self._fail("invalid strip size")
+        self.tiled = bool(page.is_tiled)
         self.rows = -(-self.height // self.tile_height)
         self.cols = -(-self.width // self.tile_width)
-        self.samples = int(page.samplesperpixel)
-        self.dtype = np.dtype(page.dtype)
-        self.compression = int(page.compression)
+        expected = self.rows * self.cols
+        if expected > _MAX_TILES:
+            self._fail(f"{expected} tiles claimed: image dimensions {self.width}x{self.height} are implausible")
+        tag = page.tags.get("TileOffsets" if page.is_tiled else "StripOffsets")
+        stored = tag.count if tag is not None else 0
+        if stored != expected or len(page.dataoffsets) != expected or len(page.databytecounts) != expected:
+            self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
         self.offsets = np.asarray(page.dataoffsets, np.int64)
         self.bytecounts = np.asarray(page.databytecounts, np.int64)
+        if (self.bytecounts <= 0).any():
+            self._fail(f"{int((self.bytecounts <= 0).sum())} tiles have no data")
+        if (self.offsets < 0).any() or int((self.offsets + self.bytecounts).max()) > file_size:
+            self._fail("tile data lies past the end of the file (truncated file?)")
+        # No codec needs several times the raw size: a larger count is damage, and would be read whole.
+        tile_bytes = self.tile_height * self.tile_width * self.samples * self.dtype.itemsize
+        if self.compression == 1:  # uncompressed: every tile must hold its pixels
+            needed = np.full(expected, tile_bytes, np.int64)
+            if not page.is_tiled:
+                last_rows = self.height - (self.rows - 1) * self.tile_height
+                needed[-1] = last_rows * self.width * self.samples * self.dtype.itemsize
+            short = int((self.bytecounts < needed).sum())
+            if short:
+                self._fail(f"{short} uncompressed tiles hold fewer bytes than their pixels need")
+        if int(self.bytecounts.max()) > 4 * tile_bytes + (1 << 20):
+            self._fail(f"a tile claims {int(self.bytecounts.max())} bytes, more than any codec needs")
+        self.jpeg = None
+        if self.compression == _JPEG:
+            last = self.height - (self.rows - 1) * self.tile_height
+            sizes = (
+                {(self.tile_width, self.tile_height)}
+                if page.is_tiled
+                else {(self.width, self.tile_height), (self.width, last)}
+            )
+            self.jpeg = JpegChecker(page.jpegtables, sizes, self.samples, self.bits, self.photometric, page.is_jfif)
+            if self.jpeg.tables_problem:
+                self._fail(self.jpeg.tables_problem)
         self._decode = page.decode
         self._jpegtables = page.jpegtables
 
+    def _fail(self, reason: str):
+        raise SlideReadError(self.path, f"{self.label}: {reason}")
+
+    def bind(self, fd: int, turbojpeg: bool = False) -> LevelTiles:
+        """A copy that reads through ``fd``."""
+        tiles = copy.copy(self)
+        tiles._fd, tiles.turbojpeg = fd, turbojpeg
+        return tiles
+
     def where(self, ty: int, tx: int) -> str:
-        return f"level {self.level}, tile ({tx}, {ty})"
+        return f"{self.label}, tile ({tx}, {ty})"
 
     def raw(self, ty: int, tx: int) -> bytes:
         i = ty * self.cols + tx
@@ -73,11 +179,15 @@ class LevelTiles:
         return data
 
     def check(self, ty: int, tx: int, data: bytes) -> None:
-        """Raise for a JPEG tile that decoders would silently turn into wrong pixels."""
-        if self.compression == _JPEG:
-            problem = jpeg_problem(data)
-            if problem:
-                raise SlideReadError(self.path, f"{self.where(ty, tx)}: {problem}")
+        """Raise for a JPEG or JPEG 2000 tile that decoders would crash on or silently turn into wrong pixels."""
+        problem = None
+        if self.jpeg is not None:
+            problem = self.jpeg.problem(data, self.turbojpeg)
+        elif self.compression in _JPEG2000:
+            height = self.tile_height if self.tiled else min(self.tile_height, self.height - ty * self.tile_height)
+            problem = j2k_problem(data, self.tile_width, height, self.samples, self.bits)
+        if problem:
+            raise SlideReadError(self.path, f"{self.where(ty, tx)}: {problem}")
 
     def decode(self, ty: int, tx: int) -> np.ndarray:
         """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level."""
@@ -85,14 +195,19 @@ class LevelTiles:
         self.check(ty, tx, data)
         try:
             tile = self._decode(data, ty * self.cols + tx, jpegtables=self._jpegtables)[0]
+        except MemoryError:
+            raise
         except Exception as exc:  # codecs raise many types; all mean a bad tile
             raise SlideReadError(self.path, f"{self.where(ty, tx)}: {exc}") from None
         h = min(self.tile_height, self.height - ty * self.tile_height)
         w = min(self.tile_width, self.width - tx * self.tile_width)
-        if tile is None or tile.size < h * w * self.samples:
-            raise SlideReadError(self.path, f"{self.where(ty, tx)}: tile decodes to too few pixels")
-        tile = tile.reshape(tile.shape[-3:])
-        return tile[:h, :w]
+        if tile is not None and tile.ndim >= 3 and tile.size == math.prod(tile.shape[-3:]):
+            tile = tile.reshape(tile.shape[-3:])
+            if tile.shape[0] >= h and tile.shape[1] >= w and tile.shape[2] == self.samples:
+                if self.compression == _APERIO_J2K_YCBCR and self.samples == 3:  # tifffile leaves it YCbCr
+                    return ycbcr_to_rgb(tile[:h, :w])
+                return tile[:h, :w]
+        raise SlideReadError(self.path, f"{self.where(ty, tx)}: tile decodes to too few pixels")
 
     def tile_range(self, y: int, x: int, h: int, w: int) -> tuple[range, range]:
         return (
@@ -114,8 +229,8 @@ class LevelTiles:
         return out
 
     def check_region(self, y: int, x: int, h: int, w: int) -> None:
-        """Structurally check the JPEG tiles under a region (cuCIM hides corrupt ones)."""
-        if self.compression != _JPEG:
+        """Structurally check the JPEG (2000) tiles under a region (cuCIM hides corrupt ones)."""
+        if self.jpeg is None and self.compression not in _JPEG2000:
             return
         rows, cols = self.tile_range(y, x, h, w)
         for ty in rows:
@@ -165,7 +280,12 @@ def _associated_name(page, index: int, vendor: str) -> str:
 
 
 class TiffLayout:
-    """Levels, associated images and metadata of a TIFF slide."""
+    """Levels, associated images and metadata of a TIFF slide.
+
+    Everything is read and checked here, once: tifffile parses damaged tags
+    lazily and raises any exception type when one is touched, so after this
+    nothing reads a tag again.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         import tifffile
@@ -180,27 +300,38 @@ class TiffLayout:
             raise SlideReadError(self.path, "not a TIFF file (no TIFF header)")
         try:
             self._tif = tifffile.TiffFile(self.path)
-            pages = self._main_pages()
-        except SlideReadError:
-            raise
         except Exception as exc:  # tifffile raises many types for damaged headers
             raise SlideReadError(self.path, f"damaged TIFF structure ({exc})") from None
+        try:
+            self._inspect()
+        except BaseException as exc:
+            self._tif.close()
+            if isinstance(exc, (SlideReadError, MemoryError)) or not isinstance(exc, Exception):
+                raise
+            raise SlideReadError(self.path, f"damaged TIFF tags ({type(exc).__name__}: {exc})") from None
+
+    def _inspect(self) -> None:
+        pages = self._main_pages()
         self.vendor = _vendor(self._tif)
         self.uses_subifds = bool(pages[0].subifds)
         self.level_pages = self._find_levels(pages)
+        self.levels = [LevelTiles(self.path, page, i, self.file_size) for i, page in enumerate(self.level_pages)]
         self.associated_pages = {
             _associated_name(p, i, self.vendor): p
             for i, p in enumerate(pages)
-            if p not in self.level_pages and p.shape and p.imagewidth * p.imagelength <= 1 << 26
+            if p not in self.level_pages and p.shape and 0 < p.imagewidth * p.imagelength <= 1 << 26
         }
-        for i, page in enumerate(self.level_pages):
-            self._validate(page, i)
+        self.properties = self._properties()
+        self.mpp = self._mpp()
+        self._cucim_problem = self._find_cucim_problem()
 
     def _main_pages(self) -> list:
-        pages = []
+        pages, seen = [], set()
         for page in self._tif.pages:
-            if page is None or len(pages) >= _MAX_PAGES:
+            # A loop in the IFD chain can hand back the same IFD again: stop there.
+            if page is None or len(pages) >= _MAX_PAGES or page.offset in seen:
                 break
+            seen.add(page.offset)
             pages.append(page.keyframe if hasattr(page, "keyframe") else page)
         if not pages:
             raise SlideReadError(self.path, "the TIFF has no images")
@@ -225,87 +356,76 @@ class TiffLayout:
                 levels.append(page)
         return levels
 
-    def _validate(self, page, level: int) -> None:
-        def fail(reason: str):
-            raise SlideReadError(self.path, f"level {level}: {reason}")
-
-        if page.imagewidth < 1 or page.imagelength < 1:
-            fail("the image has no pixels")
-        if page.samplesperpixel not in (1, 3):
-            fail(f"{page.samplesperpixel} samples per pixel are not supported (1 or 3)")
-        if page.samplesperpixel > 1 and int(page.planarconfig) != 1:
-            fail("separate colour planes are not supported")
-        if page.dtype is None or np.dtype(page.dtype).itemsize > 2 or np.dtype(page.dtype).kind not in "ui":
-            fail(f"{page.bitspersample}-bit {page.sampleformat.name.lower()} samples are not supported")
-        import tifffile
-
-        if int(page.compression) not in tifffile.TIFF.DECOMPRESSORS:
-            fail(f"unsupported compression {page.compression!r}")
-        if page.is_tiled:
-            side = (int(page.tilelength), int(page.tilewidth))
-            if min(side) < 1 or max(side) > _MAX_TILE_SIDE:
-                fail(f"invalid tile size {side[1]}x{side[0]}")
-        else:
-            side = (min(int(page.rowsperstrip or 0), page.imagelength), page.imagewidth)
-            nbytes = side[0] * side[1] * page.samplesperpixel * np.dtype(page.dtype).itemsize
-            if side[0] < 1 or nbytes > _MAX_STRIP_BYTES:
-                fail("invalid strip size")
-        expected = -(-page.imagelength // side[0]) * -(-page.imagewidth // side[1])
-        if expected > _MAX_TILES:
-            fail(f"{expected} tiles claimed: image dimensions {page.imagewidth}x{page.imagelength} are implausible")
-        key = "TileOffsets" if page.is_tiled else "StripOffsets"
-        tag = page.tags.get(key)
-        if tag is None or tag.count != expected or len(page.databytecounts) != expected:
-            fail(f"{tag.count if tag else 0} tiles stored where {page.imagewidth}x{page.imagelength} needs {expected}")
-        offsets = np.asarray(page.dataoffsets, np.int64)
-        counts = np.asarray(page.databytecounts, np.int64)
-        if (counts <= 0).any():
-            fail(f"{int((counts <= 0).sum())} tiles have no data")
-        if (offsets < 0).any() or int((offsets + counts).max()) > self.file_size:
-            fail("tile data lies past the end of the file (truncated file?)")
-
     def close(self) -> None:
         self._tif.close()
 
-    def tiles(self, fd: int) -> list[LevelTiles]:
-        return [LevelTiles(self.path, fd, page, i) for i, page in enumerate(self.level_pages)]
+    def tiles(self, fd: int, turbojpeg: bool = False) -> list[LevelTiles]:
+        """The levels' tiles, read through ``fd``."""
+        return [level.bind(fd, turbojpeg) for level in self.levels]
 
-    @cached_property
-    def properties(self) -> dict[str, str]:
+    def associated_tiles(self, name: str, fd: int) -> LevelTiles:
+        """The tiles (strips) of an associated image, checked like a level's."""
+        try:
+            return LevelTiles(self.path, self.associated_pages[name], name, self.file_size).bind(fd)
+        except (SlideReadError, MemoryError, KeyError):
+            raise
+        except Exception as exc:
+            raise SlideReadError(self.path, f"associated image {name!r}: damaged tags ({exc})") from None
+
+    def _properties(self) -> dict[str, str]:
         page = self.level_pages[0]
-        props = {f"tiff.{tag.name}": str(tag.value) for tag in page.tags if tag.count < 64 and tag.dtype != 7}
+        props = {}
+        for tag in page.tags:
+            try:
+                if tag.count < 64 and tag.dtype != 7:
+                    props[f"tiff.{tag.name}"] = str(tag.value)
+            except Exception:  # a damaged tag the pixels do not need: leave it out
+                continue
         if self.vendor == "aperio":
-            props.update(_parse_aperio(page.description))
+            props.update(_parse_aperio(page.description or ""))
         props["napari_wsi_io.vendor"] = self.vendor
         return props
 
-    @cached_property
-    def mpp(self) -> tuple[float, float] | None:
+    def _mpp(self) -> tuple[float, float] | None:
         """Microns per pixel (x, y) at level 0, or None when the file does not say."""
         if self.vendor == "aperio":
             try:
                 value = float(self.properties["aperio.MPP"])
             except (KeyError, ValueError):
                 value = 0.0
-            if value > 0:
+            if 0 < value < 1000:
                 return (value, value)
-        return _resolution_mpp(self.level_pages[0])
+        try:
+            return _resolution_mpp(self.level_pages[0])
+        except Exception:  # damaged resolution tags: the scale is unknown, the pixels are fine
+            return None
 
     def cucim_problem(self) -> str | None:
         """Why cuCIM must not read this file, or None when it can do so safely and correctly."""
+        return self._cucim_problem
+
+    def _find_cucim_problem(self) -> str | None:
         if self.uses_subifds:
             return "pyramid levels are stored in SubIFDs, which cuCIM does not read"
         if self.vendor not in _CUCIM_VENDORS:
             return f"{self.vendor} files are not handled by cuCIM"
-        for page in self.level_pages:
-            if not page.is_tiled:
+        for page, level in zip(self.level_pages, self.levels):
+            if not level.tiled:
                 return "striped, not tiled (cuCIM's slow path returns RGBA)"
-            if page.bitspersample != 8:
-                return f"{page.bitspersample} bits per sample (cuCIM reads 8)"
-            if page.samplesperpixel != 3 or int(page.photometric) not in (2, 6):
+            if level.bits != 8 or level.dtype != np.uint8:
+                return f"{level.bits} bits per sample (cuCIM reads 8)"
+            if level.samples != 3:
                 return "not 3-sample RGB/YCbCr"
-            if int(page.compression) not in _CUCIM_COMPRESSIONS:
-                return f"{page.compression.name} compression is not safe in cuCIM"
+            if level.compression not in _CUCIM_COMPRESSIONS:
+                return f"{_enum_name(page.compression)} compression is not safe in cuCIM"
             if int(page.predictor) != 1:
                 return "a TIFF predictor (crashes cuCIM)"
+            odd = [
+                tag.name for tag in page.tags if tag.code in _TAG_TYPES and int(tag.dtype) not in _TAG_TYPES[tag.code]
+            ]
+            if odd:
+                return f"tag {odd[0]} has an unusual type (cuCIM's libtiff would ignore it)"
+            # The TIFF standard asks for multiples of 16; cuCIM's tile cache assumes them.
+            if level.tile_width % 16 or level.tile_height % 16:
+                return f"tile size {level.tile_width}x{level.tile_height} is not a multiple of 16"
         return None

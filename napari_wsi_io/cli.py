@@ -28,6 +28,8 @@ def _info(args: argparse.Namespace) -> int:
         print(f"vendor:     {slide.vendor}")
         backend = slide.backend + (f" (fallback: {slide.fallback_reason})" if slide.fallback_reason else "")
         print(f"backend:    {backend}")
+        if getattr(slide, "plugin", None):
+            print(f"cuCIM:      {slide.plugin} plugin, device {slide.device}")
         print(f"mpp:        {mpp}")
         print(f"associated: {', '.join(slide.associated_images) or 'none'}")
         print(f"{'level':>5} {'width':>8} {'height':>8} {'downsample':>10} {'tile':>10}")

@@ -1,0 +1,92 @@
+"""Process workers of the ``processes`` strategy, and how the parent starts them.
+
+Kept apart so a spawned worker imports only numpy, the backends and the sinks:
+never Qt or napari, even when the benchmark runs inside napari.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import sys
+import time
+import types
+
+__all__ = ["spawn_context", "spawned_without_main", "work"]
+
+
+def spawn_context():
+    return multiprocessing.get_context("spawn")
+
+
+@contextlib.contextmanager
+def spawned_without_main():
+    """Start spawn workers without re-importing the parent's ``__main__``.
+
+    Spawn re-runs the main script in every worker ("safe importing of the main
+    module").  Under napari that script is napari's launcher, which would import
+    napari and Qt in each worker; the workers need nothing from it.  The swap lasts
+    only while ``Process.start()`` writes the preparation data.
+    """
+    main = sys.modules["__main__"]
+    stub = types.ModuleType("__main__")
+    stub.__spec__ = None
+    sys.modules["__main__"] = stub
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def work(worker: int, path: str, backend: str, level: int, tasks: list, sink_spec: tuple, conn) -> None:
+    """Open the slide once, wait for "go", read ``tasks`` [(index, region)], report each on ``conn``.
+
+    Messages: ("ready",), ("task", index, start, end), ("done",), ("error", exception).
+    The parent sends "go" to start the clock and "stop" to cancel.
+    """
+    # Ctrl-C reaches the whole process group: the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    slide = sink = None
+    try:
+        from .readers import open_cpu, region_reader
+        from .sinks import attach
+
+        slide = open_cpu(path, backend)
+        read = region_reader(slide, level)
+        sink = attach(sink_spec)
+        if sink.kind == "assemble":  # fault in this worker's part of the shared array before the clock starts
+            for _, region in tasks:
+                sink.target(region)[...] = 0
+        conn.send(("ready",))
+        if conn.recv() != "go":
+            return
+        for index, region in tasks:
+            if conn.poll():  # "stop"
+                return
+            start = time.perf_counter()
+            target = sink.target(region)
+            read(region, target)
+            sink.commit(region, target)
+            conn.send(("task", index, start, time.perf_counter()))
+        conn.send(("done",))
+    except (EOFError, BrokenPipeError):  # the parent is gone or gave up on us
+        pass
+    except BaseException as exc:
+        _report(conn, exc)
+    finally:
+        if sink is not None:
+            sink.close()
+        if slide is not None:
+            slide.close()
+        conn.close()
+
+
+def _report(conn, exc: BaseException) -> None:
+    try:
+        conn.send(("error", exc))
+    except (EOFError, BrokenPipeError):
+        pass
+    except Exception:  # an exception that does not pickle: send its text
+        with contextlib.suppress(Exception):
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))

@@ -1,0 +1,340 @@
+"""The ways of loading a level that the benchmark compares, as a table ``name -> Strategy``.
+
+A strategy function runs in a driver thread, gets a ``Job`` (the slide, the regions,
+the sink, a cancel flag) and calls ``job.start_clock()``, ``job.task_done(...)`` and
+``job.stop_clock()``.  It checks ``job.cancelled`` between tasks and frees what it
+started in ``finally``.  Adding a strategy is one function and one table entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import count
+from multiprocessing.connection import wait
+
+import numpy as np
+
+from .._errors import SlideReadError
+from ..backends import Slide
+from . import _workers
+from .readers import RegionReader, jpeg_tile_decoder, region_reader
+from .records import Task
+from .regions import Region
+from .sinks import Sink
+
+__all__ = ["STRATEGY_TABLE", "Cancelled", "Job", "Strategy", "cores"]
+
+_POLL_S = 0.05  # how often a waiting driver looks at the cancel flag
+_EXIT_S = 5.0  # how long finished workers get to exit before they are terminated
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+class Cancelled(Exception):
+    """The run was cancelled between two tasks."""
+
+
+@dataclass
+class Job:
+    """One configuration being measured."""
+
+    slide: Slide
+    level: int
+    regions: list[Region]
+    sink: Sink
+    workers: int = 1
+    batch_size: int | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    tasks: list[Task] = field(default_factory=list)
+    t0: float | None = None
+    t1: float | None = None
+    seconds: float | None = None  # set by strategies whose time is not wall time (decode-limit)
+    note: str = ""
+    pids: list[int] = field(default_factory=list)  # worker processes, for the memory sampler
+    on_clock: Callable[[bool], None] | None = None  # told when the clock starts (True) and stops
+
+    def start_clock(self) -> None:
+        if self.on_clock:
+            self.on_clock(True)
+        self.t0 = time.perf_counter()
+
+    def stop_clock(self) -> None:
+        self.t1 = time.perf_counter()
+        if self.on_clock:
+            self.on_clock(False)
+
+    def task_done(self, worker: int, start: float, end: float, region: Region) -> None:
+        """Record a task; ``start`` and ``end`` are ``time.perf_counter()`` values (system-wide on Linux)."""
+        x, y, w, h = region
+        self.tasks.append(Task(worker, start - self.t0, end - self.t0, x, y, w, h))
+
+    def check(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled
+
+    @property
+    def elapsed(self) -> float:
+        if self.seconds is not None:
+            return self.seconds
+        return (self.t1 or time.perf_counter()) - (self.t0 or time.perf_counter())
+
+    def read_task(self, read: RegionReader, worker: int, region: Region) -> None:
+        start = time.perf_counter()
+        target = self.sink.target(region)
+        read(region, target)
+        self.sink.commit(region, target)
+        self.task_done(worker, start, time.perf_counter(), region)
+
+
+# -- strategies --
+
+
+def run_serial(job: Job) -> None:
+    read = region_reader(job.slide, job.level)
+    job.start_clock()
+    for region in job.regions:
+        job.check()
+        job.read_task(read, 0, region)
+    job.stop_clock()
+
+
+def run_threads(job: Job) -> None:
+    """N threads take the next region from a shared counter (no per-task futures: they cost ~30 µs each)."""
+    read = region_reader(job.slide, job.level)
+    next_index = count().__next__  # atomic under the GIL
+    errors: list[BaseException] = []
+
+    def worker(wid: int) -> None:
+        try:
+            while not job.cancelled.is_set() and not errors:
+                i = next_index()
+                if i >= len(job.regions):
+                    return
+                job.read_task(read, wid, job.regions[i])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, args=(i,), name=f"wsi-bench-{i}", daemon=True) for i in range(job.workers)
+    ]
+    job.start_clock()
+    for t in threads:
+        t.start()
+    # Threads stop by themselves on cancel or on another thread's error, after their current region.
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    job.check()
+    job.stop_clock()
+
+
+def run_processes(job: Job) -> None:
+    """Spawned workers, each with the slide opened once and a list of regions, writing into the sink.
+
+    Regions are dealt out in turn (worker i gets regions i, i+N, ...), so neighbours,
+    which cost about the same, are spread over the workers.  The clock starts when
+    every worker has opened the slide and faulted in its part of the shared array.
+    """
+    ctx = _workers.spawn_context()
+    n = job.workers
+    shares = [[(i, job.regions[i]) for i in range(w, len(job.regions), n)] for w in range(n)]
+    procs, conns = [], []
+    finished = False
+    try:
+        with _workers.spawned_without_main():
+            for w in range(n):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(
+                    target=_workers.work,
+                    args=(w, job.slide.path, job.slide.backend, job.level, shares[w], job.sink.spec(), child),
+                    name=f"wsi-bench-{w}",
+                    daemon=True,
+                )
+                proc.start()
+                child.close()
+                procs.append(proc)
+                conns.append(parent)
+        job.pids[:] = [p.pid for p in procs]
+        owner = {c: w for w, c in enumerate(conns)}
+        _await_all(job, procs, conns, owner, "ready")
+        job.start_clock()
+        for c in conns:
+            c.send("go")
+        _await_all(job, procs, conns, owner, "done")
+        job.stop_clock()
+        finished = True
+    finally:
+        # After "done" the workers are exiting; after a cancel or an error there is nothing
+        # of theirs worth waiting for (the parent removes the shared array and the store).
+        _stop_processes(procs, conns, _EXIT_S if finished else 0.05)
+        job.pids.clear()
+
+
+def _await_all(job: Job, procs: list, conns: list, owner: dict, until: str) -> None:
+    """Handle worker messages until every worker has sent ``until``; raise a worker's error."""
+    waiting = set(conns)
+    while waiting:
+        job.check()
+        for conn in wait(list(waiting), timeout=_POLL_S):
+            try:
+                msg = conn.recv()
+            except EOFError:
+                proc = procs[owner[conn]]
+                proc.join(1.0)
+                raise RuntimeError(
+                    f"benchmark worker {owner[conn]} exited unexpectedly (code {proc.exitcode})"
+                ) from None
+            if msg[0] == "task":
+                _, index, start, end = msg
+                job.task_done(owner[conn], start, end, job.regions[index])
+            elif msg[0] == "error":
+                raise msg[1]
+            elif msg[0] == until:
+                waiting.discard(conn)
+
+
+def _stop_processes(procs: list, conns: list, grace: float) -> None:
+    """Ask workers to stop, give them ``grace`` seconds, then terminate (and kill) the rest."""
+    for conn in conns:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send("stop")
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(0.5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    for conn in conns:
+        conn.close()
+    for proc in procs:
+        proc.close()
+
+
+def _level0(job: Job, x: int, y: int) -> tuple[int, int]:
+    return job.slide.cucim_location(job.level, x, y)
+
+
+def run_cucim_level(job: Job) -> None:
+    """cuCIM's own read of the whole level in one call, with ``num_workers`` threads."""
+    w, h = job.slide.level_dimensions[job.level]
+    image = job.slide._image
+    job.start_clock()
+    start = time.perf_counter()
+    pixels = image.read_region(_level0(job, 0, 0), (w, h), job.level, num_workers=job.workers)
+    job.task_done(0, start, time.perf_counter(), (0, 0, w, h))
+    if job.sink.keeps_pixels:
+        job.sink.adopt(np.asarray(pixels))
+    del pixels
+    job.stop_clock()
+
+
+def run_cucim_batch(job: Job) -> None:
+    """cuCIM's batch API: ``read_region(locations, size, level, num_workers, batch_size)``.
+
+    All regions share one size; cuCIM pads the ones at the level's edge, the sink
+    gets them cropped.  A batch's memory is reused by the next one, so each batch is
+    copied out before the iterator moves on (keeping views crashes cuCIM).
+    """
+    cw, ch = max(r[2] for r in job.regions), max(r[3] for r in job.regions)
+    locations = [_level0(job, x, y) for x, y, _, _ in job.regions]
+    batch = job.batch_size or job.workers
+    image = job.slide._image
+    job.start_clock()
+    batches = image.read_region(locations, (cw, ch), job.level, num_workers=job.workers, batch_size=batch)
+    done = 0
+    start = time.perf_counter()
+    for pixels in batches:
+        job.check()
+        shape = tuple(pixels.shape)
+        n = shape[0] if len(shape) == 4 else 1
+        if job.sink.keeps_pixels:
+            array = np.asarray(pixels).reshape(n, *shape[-3:])
+            for i in range(n):
+                x, y, w, h = region = job.regions[done + i]
+                target = job.sink.target(region)
+                target[...] = array[i, :h, :w]
+                job.sink.commit(region, target)
+            del array
+        del pixels
+        end = time.perf_counter()
+        for region in job.regions[done : done + n]:
+            job.task_done(0, start, end, region)
+        done += n
+        start = end
+    del batches
+    job.stop_clock()
+
+
+def run_decode_limit(job: Job) -> None:
+    """Decode every compressed tile of the level on one core; the limit is that speed times the cores.
+
+    The bytes of a row of tiles are read before its decode is timed; JPEG tiles are
+    decoded by libjpeg-turbo (imagecodecs) into one reused buffer.  Tasks are laid
+    end to end on the decode-time axis.  ``job.workers`` is the number of cores.
+    """
+    tiles = job.slide.tiles[job.level]
+    decode_jpeg = jpeg_tile_decoder(job.slide, job.level)
+    buf = np.empty((tiles.tile_height, tiles.tile_width, tiles.samples), tiles.dtype)
+    job.start_clock()
+    total = 0.0
+    for ty in range(tiles.rows):
+        job.check()
+        if decode_jpeg is not None:
+            row = [tiles.raw(ty, tx) for tx in range(tiles.cols)]
+            start = time.perf_counter()
+            for tx, data in enumerate(row):
+                try:
+                    decode_jpeg(data, buf)
+                except Exception as exc:  # codecs raise many types; all mean a bad tile
+                    raise SlideReadError(job.slide.path, f"{tiles.where(ty, tx)}: {exc}") from None
+        else:  # other codecs: the tifffile backend's own tile decode
+            start = time.perf_counter()
+            for tx in range(tiles.cols):
+                tiles.decode(ty, tx)
+        took = time.perf_counter() - start
+        y = ty * tiles.tile_height
+        job.tasks.append(Task(0, total, total + took, 0, y, tiles.width, min(tiles.tile_height, tiles.height - y)))
+        total += took
+    job.stop_clock()
+    job.seconds = total / job.workers
+    codec = "libjpeg-turbo" if decode_jpeg is not None else "tifffile codec"
+    job.note = f"{codec} on one core: {total:.3f} s; limit = that speed x {job.workers} cores"
+
+
+# -- the table --
+
+
+@dataclass(frozen=True)
+class Strategy:
+    run: Callable[[Job], None]
+    backends: tuple[str, ...] | None = None  # None: every backend
+    whole_level: bool = False  # reads the level in one call: chunk "level"
+    parallel: bool = True  # False: measured once, with one worker
+    uses_processes: bool = False
+
+
+STRATEGY_TABLE: dict[str, Strategy] = {
+    "serial": Strategy(run_serial, parallel=False),
+    "threads": Strategy(run_threads),
+    "processes": Strategy(run_processes, uses_processes=True),
+    "cucim": Strategy(run_cucim_level, backends=("cucim",), whole_level=True),
+    "cucim-batch": Strategy(run_cucim_batch, backends=("cucim",)),
+}
+DECODE_LIMIT = Strategy(run_decode_limit, parallel=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._errors import SlideReadError
 from .backends import Slide, is_tiff_file, open_slide
-from .pyramid import pyramid
+from .pyramid import display_pyramid
 
 __all__ = ["napari_get_reader", "read_slide", "slide_layers"]
 
@@ -80,7 +80,7 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
     limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
     layers = [
         (
-            pyramid(slide, on_error=_notify),
+            display_pyramid(slide, on_error=_notify),
             {
                 "name": stem,
                 "multiscale": True,

@@ -1,26 +1,238 @@
-"""Lazy dask pyramid over a slide: one (y, x[, c]) array per level, chunks on tile edges."""
+"""Lazy pyramids over a slide: one (y, x[, c]) array per level, chunks on tile edges.
+
+``pyramid()`` gives dask arrays for computing (export, benchmarks): every chunk read goes to the
+slide, nothing is kept.  ``display_pyramid()`` gives what the viewer slices: ``LevelArray``s that
+napari indexes directly (no dask graph per slice, no dask import on open), read whole chunks through
+the shared bounded cache (``_cache``), decode the missing chunks of a view in parallel, and prefetch
+the chunks the next view will probably need (``_prefetch``).  napari expands each view to the
+``chunks`` the array reports, so every read is chunk-aligned.
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
 
+from ._cache import TileCache, release_free_memory, tile_cache
 from ._errors import SlideReadError
+from ._prefetch import prefetch_enabled, ring, workers
 from .backends import Slide
 
-__all__ = ["LevelArray", "default_chunk", "pyramid"]
+__all__ = ["LevelArray", "close_display_pyramid", "default_chunk", "display_pyramid", "pyramid"]
 
 _TARGET_CHUNK = 1024  # pixels per side: measured to match raw cuCIM whole-level reads
+# napari loads the view expanded to chunk edges and uploads it whole to the GPU at every reload, and
+# the upload grows with its size: with 512 px chunks the pan-step p95 of benchmarks/pan.py was lower
+# than with 1024 in 6 of 7 paired runs (by 5-10 %; p50 equal within noise).
+_DISPLAY_CHUNK = 512
+_PREFETCH_MARGIN = 1024  # pixels around the view to prefetch: more than a half-viewport pan step
+_TRIM_AFTER = 64 << 20  # bytes evicted from the cache before the allocator is asked to give memory back
+_LAST = 1 << 30  # priority of a job that waits for every guess
 
 
-def default_chunk(slide: Slide, level: int) -> tuple[int, int]:
-    """(height, width) of a chunk: the largest tile multiple not above 1024 px."""
+def default_chunk(slide: Slide, level: int, target: int = _TARGET_CHUNK) -> tuple[int, int]:
+    """(height, width) of a chunk: the largest tile multiple not above ``target`` px (1024)."""
     tw, th = slide.level_tile_sizes[level]
     w, h = slide.level_dimensions[level]
-    return (min(h, th * max(1, _TARGET_CHUNK // th)), min(w, tw * max(1, _TARGET_CHUNK // tw)))
+    return (min(h, th * max(1, target // th)), min(w, tw * max(1, target // tw)))
+
+
+def _read_region(
+    slide: Slide, level: int, y: int, x: int, h: int, w: int, on_error: Callable[[SlideReadError], None] | None
+) -> np.ndarray:
+    """Pixels of a region; with ``on_error``, a damaged tile is reported and reads as zeros."""
+    try:
+        return slide.read_level(level, x, y, w, h)
+    except SlideReadError:
+        if on_error is None:
+            raise
+    # Read tile by tile so only the damaged tiles go blank.
+    shape = slide.level_shape(level)
+    out = np.zeros((h, w, *shape[2:]), slide.dtype)
+    tiles = slide.tiles[level]
+    th, tw = tiles.tile_height, tiles.tile_width
+    rows, cols = tiles.tile_range(y, x, h, w)
+    for ty, tx in itertools.product(rows, cols):
+        ty0, tx0 = max(y, ty * th), max(x, tx * tw)
+        ty1, tx1 = min(y + h, (ty + 1) * th), min(x + w, (tx + 1) * tw)
+        try:
+            out[ty0 - y : ty1 - y, tx0 - x : tx1 - x] = slide.read_level(level, tx0, ty0, tx1 - tx0, ty1 - ty0)
+        except SlideReadError as exc:
+            on_error(exc)
+    return out
+
+
+class _Chunks:
+    """Chunk reads of one displayed pyramid, through the shared cache, with prefetch.
+
+    Shared by the levels of the pyramid; the prefetch jobs hold it only weakly, so once napari lets
+    go of the levels (layer removed, viewer closed) it is collected and its queued jobs are dropped.
+    """
+
+    def __init__(
+        self,
+        slide: Slide,
+        shapes: list[tuple[int, int]],
+        on_error: Callable[[SlideReadError], None] | None,
+        cache: TileCache,
+        prefetch: bool,
+    ) -> None:
+        self.slide, self.shapes, self.on_error, self.cache, self.prefetch = slide, shapes, on_error, cache, prefetch
+        # Each displayed pyramid owns its cache entries, freed when it is collected or closed.
+        self.token = next(_tokens)
+        self.grids = [
+            (-(-h // ch), -(-w // cw))
+            for (ch, cw), (w, h) in zip(shapes, slide.level_dimensions)  # noqa: B905
+        ]
+        self.generation = 0
+        self.closed = False
+        self._last_view: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+        # Runs inside garbage collection, maybe in a thread holding the cache's lock: only note it.
+        weakref.finalize(self, _collected.append, (self.token, cache))
+
+    def key(self, level: int, r: int, c: int) -> tuple:
+        return (self.token, level, r, c)
+
+    def load(self, level: int, r: int, c: int, quiet: bool = False) -> np.ndarray:
+        """Read one chunk; ``quiet`` (background jobs) raises for a damaged tile instead of reporting it."""
+        ch, cw = self.shapes[level]
+        w, h = self.slide.level_dimensions[level]
+        y, x = r * ch, c * cw
+        on_error = None if quiet else self.on_error
+        return _read_region(self.slide, level, y, x, min(ch, h - y), min(cw, w - x), on_error)
+
+    def chunk(self, level: int, r: int, c: int, quiet: bool = False) -> np.ndarray:
+        return self.cache.get_or_load(self.key(level, r, c), lambda: self.load(level, r, c, quiet))
+
+    def get(self, level: int, rows: range, cols: range) -> dict[tuple[int, int], np.ndarray]:
+        """The chunks under a view; the missing ones decoded by this thread and the workers together."""
+        _forget_collected()
+        wanted = [(r, c) for r in rows for c in cols]
+        missing = [rc for rc in wanted if self.key(level, *rc) not in self.cache]
+        if len(missing) > 1:
+            ref = weakref.ref(self)
+            workers().submit((0, _job(ref, level, r, c), _alive(ref)) for r, c in missing[1:])
+        # Take what nobody is decoding, then wait for the rest: a low-priority worker busy with a
+        # chunk must not hold this thread up while other chunks are still to do.
+        got, todo = {}, wanted
+        while todo:
+            free = [rc for rc in todo if not self.cache.loading(self.key(level, *rc))]
+            for rc in free[:1] or todo:
+                got[rc] = self.chunk(level, *rc)
+            todo = [rc for rc in todo if rc not in got]
+        return got
+
+    def viewed(self, level: int, rows: range, cols: range) -> None:
+        """napari asked for this view: queue the chunks it will probably want next, drop older guesses."""
+        jobs = self._guesses(level, rows, cols) if self.prefetch and not self.closed else []
+        if self.cache.evicted_bytes > _TRIM_AFTER and self.cache.take_evicted_bytes():
+            jobs.append((_LAST, release_free_memory, _always))  # after the guesses, off the GUI thread
+        workers().submit(jobs)
+
+    def _guesses(self, level: int, rows: range, cols: range) -> list:
+        coarsest = level == len(self.shapes) - 1
+        if coarsest and len(rows) * len(cols) == self.grids[level][0] * self.grids[level][1]:
+            return []  # napari's thumbnail, not a view: keep the plan of the view
+        with self._lock:
+            self.generation += 1
+            generation = self.generation
+            center = ((rows.start + rows.stop) / 2, (cols.start + cols.stop) / 2)
+            last = self._last_view.get(level, center)
+            self._last_view = {level: center}
+        motion = (center[0] - last[0], center[1] - last[1])
+        width = -(-_PREFETCH_MARGIN // min(self.shapes[level]))
+        plan = [(level, rc) for rc in ring(rows, cols, self.grids[level], motion, width)]
+        if level + 1 < len(self.shapes):
+            # Zoom out: halving the zoom shows twice the extent, which napari draws from the next level
+            # as a region as big as this one: the same place there, and a quarter of it around.
+            coarse = self._under(level, rows, cols, level + 1)
+            (ch, cw), (och, ocw) = self.shapes[level], self.shapes[level + 1]
+            around = max(-(-len(rows) * ch // (4 * och)), -(-len(cols) * cw // (4 * ocw)), 1)
+            plan += [(level + 1, (r, c)) for r in coarse[0] for c in coarse[1]]
+            plan += [(level + 1, rc) for rc in ring(*coarse, self.grids[level + 1], motion, around)]
+        if level > 0:  # zoom in: the middle half of the view one level finer, with a chunk around it
+            fine = self._under(level, rows, cols, level - 1, middle=True)
+            plan += [(level - 1, (r, c)) for r in fine[0] for c in fine[1]]
+            plan += [(level - 1, rc) for rc in ring(*fine, self.grids[level - 1])]
+        ref = weakref.ref(self)
+        still = _current(ref, generation)
+        jobs = []
+        for priority, (lvl, (r, c)) in enumerate(plan, start=1):
+            key = self.key(lvl, r, c)
+            if key not in self.cache and not self.cache.loading(key):
+                jobs.append((priority, _job(ref, lvl, r, c), still))
+        return jobs
+
+    def _under(self, level: int, rows: range, cols: range, other: int, middle: bool = False) -> tuple[range, range]:
+        """Chunks of level ``other`` under chunks ``rows`` x ``cols`` of ``level`` (their middle half)."""
+        (ch, cw), (och, ocw) = self.shapes[level], self.shapes[other]
+        ds = self.slide.level_downsamples
+        f = ds[level] / ds[other]
+        y0, y1, x0, x1 = rows.start * ch, rows.stop * ch, cols.start * cw, cols.stop * cw
+        if middle:
+            y0, y1 = y0 + (y1 - y0) / 4, y1 - (y1 - y0) / 4
+            x0, x1 = x0 + (x1 - x0) / 4, x1 - (x1 - x0) / 4
+        gr, gc = self.grids[other]
+        return (
+            range(max(0, int(y0 * f // och)), min(gr, int(-(-y1 * f // och)))),
+            range(max(0, int(x0 * f // ocw)), min(gc, int(-(-x1 * f // ocw)))),
+        )
+
+    def close(self) -> None:
+        """Stop prefetching for this pyramid and free its cached chunks."""
+        self.closed = True
+        _forget({self.token}, self.cache)
+
+
+_tokens = itertools.count()
+_collected: list[tuple[int, TileCache]] = []  # pyramids garbage collected since the last read
+
+
+def _forget(tokens: set[int], cache: TileCache) -> None:
+    workers().drop(lambda wanted: not wanted())
+    cache.discard(lambda key: key[0] in tokens)
+
+
+def _forget_collected() -> None:
+    while _collected:
+        token, cache = _collected.pop()
+        _forget({token}, cache)
+
+
+def _always() -> bool:
+    return True
+
+
+def _alive(ref: weakref.ref) -> Callable[[], bool]:
+    def wanted() -> bool:
+        chunks = ref()
+        return chunks is not None and not chunks.closed
+
+    return wanted
+
+
+def _current(ref: weakref.ref, generation: int) -> Callable[[], bool]:
+    def wanted() -> bool:
+        chunks = ref()
+        return chunks is not None and not chunks.closed and chunks.generation == generation
+
+    return wanted
+
+
+def _job(ref: weakref.ref, level: int, r: int, c: int) -> Callable[[], None]:
+    def run() -> None:
+        chunks = ref()
+        if chunks is not None:
+            # A damaged chunk is left for the read that shows it: only that one tells the user.
+            chunks.chunk(level, r, c, quiet=True)
+
+    return run
 
 
 class LevelArray:
@@ -29,16 +241,55 @@ class LevelArray:
     ``on_error`` decides what a corrupt tile does: None raises the
     ``SlideReadError``; a callable is told about it and the tile reads as zeros
     (the viewer keeps the rest of the slide visible and shows the message).
+    ``chunks`` is the chunk shape napari aligns its reads to; when the array
+    belongs to a ``display_pyramid``, reads go whole chunk by whole chunk
+    through the shared cache.
     """
 
-    def __init__(self, slide: Slide, level: int, on_error: Callable[[SlideReadError], None] | None = None) -> None:
+    def __init__(
+        self,
+        slide: Slide,
+        level: int,
+        on_error: Callable[[SlideReadError], None] | None = None,
+        *,
+        chunk: tuple[int, int] | None = None,
+        _chunks: _Chunks | None = None,
+    ) -> None:
         self.slide, self.level, self.on_error = slide, level, on_error
         self.shape = slide.level_shape(level)
         self.dtype = slide.dtype
         self.ndim = len(self.shape)
+        self.chunks = (*(chunk or default_chunk(slide, level)), *self.shape[2:])
+        self._chunks = _chunks
+
+    def __repr__(self) -> str:
+        return f"LevelArray({self.slide.path!r}, level={self.level}, shape={self.shape}, chunks={self.chunks})"
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def chunksize(self) -> tuple[int, ...]:
+        """The chunk shape, under dask's name for it."""
+        return self.chunks
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype, copy=False)
 
     def __getitem__(self, key) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            i = next(i for i, k in enumerate(key) if k is Ellipsis)
+            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1 :]
         key = key + (slice(None),) * (self.ndim - len(key))
         spatial = [k if isinstance(k, slice) else slice(k, k + 1) for k in key[:2]]
         (y0, y1, sy), (x0, x1, sx) = (s.indices(n) for s, n in zip(spatial, self.shape))
@@ -51,25 +302,23 @@ class LevelArray:
         return region[tuple(slice(None) if isinstance(k, slice) else 0 for k in key[:2]) + key[2:]]
 
     def _read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
-        try:
-            return self.slide.read_level(self.level, x, y, w, h)
-        except SlideReadError:
-            if self.on_error is None:
-                raise
-        # Read tile by tile so only the damaged tiles go blank.
-        out = np.zeros((h, w, *self.shape[2:]), self.dtype)
-        tiles = self.slide.tiles[self.level]
-        th, tw = tiles.tile_height, tiles.tile_width
-        rows, cols = tiles.tile_range(y, x, h, w)
-        for ty, tx in itertools.product(rows, cols):
-            ty0, tx0 = max(y, ty * th), max(x, tx * tw)
-            ty1, tx1 = min(y + h, (ty + 1) * th), min(x + w, (tx + 1) * tw)
-            try:
-                out[ty0 - y : ty1 - y, tx0 - x : tx1 - x] = self.slide.read_level(
-                    self.level, tx0, ty0, tx1 - tx0, ty1 - ty0
-                )
-            except SlideReadError as exc:
-                self.on_error(exc)
+        chunks = self._chunks
+        if chunks is None:
+            return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
+        ch, cw = self.chunks[:2]
+        rows = range(y // ch, (y + h - 1) // ch + 1)
+        cols = range(x // cw, (x + w - 1) // cw + 1)
+        if h * w * self.dtype.itemsize * (self.shape[2] if self.ndim > 2 else 1) > chunks.cache.max_bytes // 2:
+            # Bigger than the cache can keep (a whole big level): one direct read, nothing evicted.
+            return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
+        got = chunks.get(self.level, rows, cols)
+        chunks.viewed(self.level, rows, cols)
+        out = np.empty((h, w, *self.shape[2:]), self.dtype)
+        for (r, c), data in got.items():
+            cy0, cx0 = r * ch, c * cw
+            ty0, tx0 = max(y, cy0), max(x, cx0)
+            ty1, tx1 = min(y + h, cy0 + data.shape[0]), min(x + w, cx0 + data.shape[1])
+            out[ty0 - y : ty1 - y, tx0 - x : tx1 - x] = data[ty0 - cy0 : ty1 - cy0, tx0 - cx0 : tx1 - cx0]
         return out
 
 
@@ -86,12 +335,11 @@ def pyramid(
     token = tokenize(slide.path, stat.st_mtime_ns, stat.st_size, slide.backend, chunks)
     levels = []
     for level in range(slide.level_count):
-        array = LevelArray(slide, level, on_error)
-        chunk = chunks or default_chunk(slide, level)
+        array = LevelArray(slide, level, on_error, chunk=chunks)
         levels.append(
             da.from_array(
                 array,
-                chunks=chunk + array.shape[2:],
+                chunks=array.chunks,
                 name=f"wsi-{token}-{level}",
                 asarray=False,
                 fancy=False,
@@ -100,3 +348,36 @@ def pyramid(
             )
         )
     return levels
+
+
+def display_pyramid(
+    slide: Slide,
+    chunks: tuple[int, int] | None = None,
+    on_error: Callable[[SlideReadError], None] | None = None,
+    *,
+    cache: TileCache | None = None,
+    prefetch: bool | None = None,
+) -> list[LevelArray]:
+    """The levels as napari should slice them: cached whole-chunk reads, prefetch around each view.
+
+    ``cache`` defaults to the shared ``tile_cache()``; ``prefetch`` to ``NAPARI_WSI_IO_PREFETCH``
+    (on unless set to 0).  Building the levels reads no pixels.
+    """
+    shapes = [chunks or default_chunk(slide, level, _DISPLAY_CHUNK) for level in range(slide.level_count)]
+    state = _Chunks(
+        slide,
+        shapes,
+        on_error,
+        tile_cache() if cache is None else cache,
+        prefetch_enabled() if prefetch is None else prefetch,
+    )
+    return [
+        LevelArray(slide, level, on_error, chunk=shapes[level], _chunks=state) for level in range(slide.level_count)
+    ]
+
+
+def close_display_pyramid(levels: list[LevelArray]) -> None:
+    """Stop prefetching for these levels and free their cached chunks (they still read afterwards)."""
+    for level in levels:
+        if level._chunks is not None:
+            level._chunks.close()

@@ -1,3 +1,5 @@
+import threading
+
 import dask
 import numpy as np
 import pytest
@@ -52,4 +54,229 @@ def test_corrupt_tile_blanks_only_that_tile_when_reported(corrupt_slide):
         ]
         assert not region[:256, 256:].any()  # the damaged tile reads as zeros
         np.testing.assert_array_equal(region[:, :256], slide.read_level(0, 1024, 0, 256, 512))
+        np.testing.assert_array_equal(region[256:], slide.read_level(0, 1024, 256, 512, 256))
+
+
+# -- the display pyramid: what napari slices --
+
+
+@pytest.fixture
+def small_cache():
+    """A private cache of ``nbytes`` so tests neither see nor disturb the shared one."""
+    from napari_wsi_io._cache import TileCache
+
+    return lambda nbytes: TileCache(nbytes)
+
+
+def _wait_idle(timeout: float = 10.0) -> None:
+    import time
+
+    from napari_wsi_io._prefetch import workers
+
+    deadline = time.monotonic() + timeout
+    while (workers().pending() or workers().threads()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("kind", ["svs", "lzw", "deflate-small-tiles", "gray16"])
+@pytest.mark.parametrize("cache_bytes", [0, 3_000_000, 1 << 30], ids=["no-cache", "evicting", "roomy"])
+def test_display_levels_equal_the_slide(slides, kind, cache_bytes, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    with open_slide(slides[kind]) as slide:
+        cache = small_cache(cache_bytes)
+        levels = display_pyramid(slide, cache=cache)
+        rng = np.random.default_rng(0)
+        for level, array in enumerate(levels):
+            h, w = array.shape[:2]
+            assert array.chunks[:2] == (min(h, array.chunks[0]), min(w, array.chunks[1]))
+            for _ in range(4):  # unaligned regions, twice over the same places
+                y0, x0 = rng.integers(0, h - 1), rng.integers(0, w - 1)
+                y1, x1 = rng.integers(y0 + 1, h + 1), rng.integers(x0 + 1, w + 1)
+                expected = slide.read_level(level, x0, y0, x1 - x0, y1 - y0)
+                np.testing.assert_array_equal(array[y0:y1, x0:x1], expected)
+                np.testing.assert_array_equal(array[y0:y1, x0:x1], expected)
+            np.testing.assert_array_equal(np.asarray(levels[-1]), levels[-1][...])
+            assert cache.nbytes <= cache.max_bytes
+        _wait_idle()
+
+
+def test_display_levels_under_parallel_reads(svs, small_cache):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from napari_wsi_io.pyramid import display_pyramid
+
+    level0 = display_pyramid(svs, cache=small_cache(2_000_000))[0]
+    h, w = level0.shape[:2]
+    boxes = [(y, x) for y in range(0, h - 700, 650) for x in range(0, w - 900, 850)]
+
+    def check(box):
+        y, x = box
+        np.testing.assert_array_equal(level0[y : y + 700, x : x + 900], svs.read_level(0, x, y, 900, 700))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(check, boxes * 2))
+    _wait_idle()
+
+
+def test_display_levels_read_ellipsis_points_and_steps(svs, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    level1 = display_pyramid(svs, cache=small_cache(1 << 26))[1]
+    expected = svs.read_level(1, 0, 0, *svs.level_dimensions[1])
+    np.testing.assert_array_equal(level1[..., 1], expected[..., 1])
+    np.testing.assert_array_equal(level1[5, ...], expected[5])
+    np.testing.assert_array_equal(level1[10:400:7, 3::5, :2], expected[10:400:7, 3::5, :2])
+    assert level1[7, 9, 2] == expected[7, 9, 2]
+    assert level1[3:3].shape == (0, expected.shape[1], 3)
+    _wait_idle()
+
+
+def test_display_read_prefetches_around_the_view_and_a_level_up(svs, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    cache = small_cache(1 << 28)
+    levels = display_pyramid(svs, cache=cache, prefetch=True)
+    chunks = levels[0]._chunks
+    ch, cw = levels[0].chunks[:2]
+    levels[0][ch : 2 * ch, cw : 2 * cw]  # one chunk in the middle of level 0
+    _wait_idle()
+    rows, cols = chunks.grids[0]
+    around = {(r, c) for r in range(0, 3) for c in range(0, 3) if r < rows and c < cols} - {(1, 1)}
+    assert all(chunks.key(0, r, c) in cache for r, c in around)
+    assert chunks.key(1, 0, 0) in cache  # the same place one level coarser
+    assert len(cache) < sum(r * c for r, c in chunks.grids)  # not everything
+
+
+def test_display_read_without_prefetch_reads_only_the_view(svs, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    cache = small_cache(1 << 28)
+    levels = display_pyramid(svs, cache=cache, prefetch=False)
+    ch, cw = levels[0].chunks[:2]
+    levels[0][ch : 2 * ch, cw : 2 * cw + 1]
+    _wait_idle()
+    assert sorted(k[1:] for k in cache._items) == [(0, 1, 1), (0, 1, 2)]
+
+
+def test_a_new_view_drops_the_guesses_made_for_the_old_one(svs, small_cache):
+    from napari_wsi_io._prefetch import workers
+    from napari_wsi_io.pyramid import display_pyramid
+
+    cache = small_cache(1 << 28)
+    chunks = display_pyramid(svs, cache=cache)[0]._chunks
+    gate = threading.Event()
+    workers().submit([(0, gate.wait, lambda: True)] * workers().max_threads)  # hold every worker
+    try:
+        chunks.viewed(0, range(0, 1), range(0, 1))
+        stale = workers().pending()
+        chunks.viewed(0, range(4, 5), range(6, 7))
+    finally:
+        gate.set()
+    _wait_idle()
+    assert stale > 0
+    assert chunks.key(0, 0, 1) not in cache  # guessed for the first view only: never decoded
+    assert chunks.key(0, 4, 5) in cache
+
+
+def test_a_collected_display_pyramid_drops_its_chunks(svs, small_cache):
+    import gc
+    import weakref
+
+    from napari_wsi_io.pyramid import display_pyramid
+
+    cache = small_cache(1 << 28)
+    levels = display_pyramid(svs, cache=cache, prefetch=False)
+    levels[0][:600, :600]
+    token, state = levels[0]._chunks.token, weakref.ref(levels[0]._chunks)
+    assert any(k[0] == token for k in cache._items)
+    del levels
+    gc.collect()
+    assert state() is None
+    display_pyramid(svs, cache=cache, prefetch=False)[2][:10, :10]  # the next read tidies up
+    assert not any(k[0] == token for k in cache._items)
+
+
+def test_display_corrupt_tile_blanks_only_that_tile(corrupt_slide, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    with open_slide(corrupt_slide) as slide:
+        with pytest.raises(SlideReadError, match=r"level 0, tile \(5, 0\)"):
+            display_pyramid(slide, cache=small_cache(1 << 26), prefetch=False)[0][:512, 1024:1536]
+        errors = []
+        level0 = display_pyramid(slide, on_error=errors.append, cache=small_cache(1 << 26), prefetch=False)[0]
+        region = level0[:512, 1024:1536]
+        assert [str(e) for e in errors] == [
+            f"cannot read {corrupt_slide}: level 0, tile (5, 0): JPEG tile has corrupt compressed data"
+        ]
+        assert not region[:256, 256:].any()
+        np.testing.assert_array_equal(region[:, :256], slide.read_level(0, 1024, 0, 256, 512))
+        np.testing.assert_array_equal(region[256:], slide.read_level(0, 1024, 256, 512, 256))
+
+
+def test_opening_a_slide_for_display_does_not_import_dask_array(slides):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from napari_wsi_io._reader import slide_layers; "
+        f"layers = slide_layers({str(slides['svs'])!r}); layers[0][0][0][:10, :10]; "
+        "print('dask.array' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_closing_a_display_pyramid_stops_its_prefetch_and_frees_its_chunks(svs, small_cache):
+    from napari_wsi_io._prefetch import workers
+    from napari_wsi_io.pyramid import close_display_pyramid, display_pyramid
+
+    cache = small_cache(1 << 28)
+    levels = display_pyramid(svs, cache=cache)
+    gate = threading.Event()
+    workers().submit([(0, gate.wait, lambda: True)] * workers().max_threads)  # hold every worker
+    try:
+        levels[0][:600, :600]
+        assert workers().pending() > 0  # guesses queued around the view
+        close_display_pyramid(levels)
+        assert workers().pending() == 0 and len(cache) == 0
+    finally:
+        gate.set()
+    _wait_idle()
+    assert len(cache) == 0  # nothing was decoded for it after closing
+    np.testing.assert_array_equal(levels[0][100:200, 50:70], svs.read_level(0, 50, 100, 20, 100))
+
+
+def test_the_allocator_is_asked_to_give_memory_back_after_evictions(svs, small_cache, monkeypatch):
+    import importlib
+
+    from napari_wsi_io._cache import release_free_memory
+
+    pyramid_module = importlib.import_module("napari_wsi_io.pyramid")  # the package exports a function by that name
+
+    release_free_memory()  # harmless anywhere: a no-op without glibc
+    monkeypatch.setattr(pyramid_module, "_TRIM_AFTER", 1 << 20)
+    cache = small_cache(2_000_000)
+    level0 = pyramid_module.display_pyramid(svs, cache=cache, prefetch=False)[0]
+    for x in range(0, 3000, 512):
+        level0[:512, x : x + 512]
+    assert cache.evicted_bytes < 1 << 20  # counted, then handed to a trim job
+    _wait_idle()
+    assert cache.nbytes <= cache.max_bytes
+
+
+def test_a_damaged_chunk_is_reported_by_the_read_that_shows_it_not_by_prefetch(corrupt_slide, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    with open_slide(corrupt_slide) as slide:
+        errors = []
+        levels = display_pyramid(slide, on_error=errors.append, cache=small_cache(1 << 28), prefetch=True)
+        levels[1][:256, :256]  # level 1 prefetches the middle of level 0 under it, damaged tile included
+        _wait_idle()
+        assert errors == []
+        region = levels[0][:512, 1024:1536]
+        assert [str(e) for e in errors] == [
+            f"cannot read {corrupt_slide}: level 0, tile (5, 0): JPEG tile has corrupt compressed data"
+        ]
+        assert not region[:256, 256:].any()
         np.testing.assert_array_equal(region[256:], slide.read_level(0, 1024, 256, 512, 256))

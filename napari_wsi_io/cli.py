@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ._errors import SlideReadError
@@ -41,6 +42,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # Async slicing keeps panning under napari's 100 ms stall budget (benchmarks/pan.py); this process only.
+    os.environ.setdefault("NAPARI_ASYNC", "1")
     import napari
 
     from .synthetic import sample_slide_path

@@ -9,7 +9,10 @@ APT_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb
 	libxcb-render-util0 libxkbcommon-x11-0 libxcb-shape0 libxcb-cursor0 libgl1 libegl1 \
 	libfontconfig1 libdbus-1-3
 
-.PHONY: demo test test-pyqt6 install system-deps lint format clean
+# `make test` runs the whole suite once per Qt binding; QT_BINDINGS=pyqt5 narrows it.
+QT_BINDINGS ?= pyqt5 pyqt6
+
+.PHONY: demo test test-one test-pyqt6 install system-deps lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,12 +34,16 @@ system-deps:
 		fi; \
 	fi
 
-test: system-deps $(STAMP)
+test: system-deps
+	@for qt in $(QT_BINDINGS); do $(MAKE) --no-print-directory test-one QT=$$qt || exit 1; done
+
+test-one: $(STAMP)
+	@echo "== tests with $(QT) ($(VENV)) =="
 	$(BIN)/ruff check napari_wsi_io tests benchmarks
-	xvfb-run -a -s "-screen 0 1920x1200x24" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	QT_API=$(QT) xvfb-run -a -s "-screen 0 1920x1200x24" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-pyqt6:
-	$(MAKE) test QT=pyqt6
+	$(MAKE) test QT_BINDINGS=pyqt6
 
 demo: system-deps $(STAMP)
 	$(BIN)/napari-wsi-io demo

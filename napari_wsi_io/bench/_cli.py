@@ -64,7 +64,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "bench",
         help="how fast a slide level loads, by backend, strategy, chunking and worker count",
-        description=__doc__,
+        description="Measure how fast a slide level loads; progress on stderr, a summary table on stdout.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -75,7 +75,12 @@ def add_parser(subparsers) -> None:
         default="auto",
         help=f"level number(s) or 'all' (default: the largest level of at most {_DEFAULT_MAX_MEGAPIXELS} megapixels)",
     )
-    p.add_argument("--strategy", type=_names(STRATEGIES), default=["serial", "threads", "processes", "cucim"])
+    p.add_argument(
+        "--strategy",
+        type=_names(STRATEGIES),
+        default=["serial", "threads", "processes", "cucim"],
+        help=f"{', '.join(STRATEGIES)} (default serial,threads,processes,cucim)",
+    )
     p.add_argument("--chunk", type=_names(CHUNKINGS), default=["tiles"], help="rows, columns, tiles (default tiles)")
     p.add_argument("--chunk-size", type=_positive, default=None, help="region side in pixels (default: file tiles)")
     p.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
@@ -85,7 +90,12 @@ def add_parser(subparsers) -> None:
         default=["cucim", "tifffile", "openslide"],
         help="backends to compare; those not installed are skipped (default cucim,tifffile,openslide)",
     )
-    p.add_argument("--sink", choices=SINKS, default="discard")
+    p.add_argument(
+        "--sink",
+        choices=SINKS,
+        default="discard",
+        help="discard (decode only), assemble (one array in memory) or zarr (a temporary store); default discard",
+    )
     p.add_argument("--repeat", type=_positive, default=1, help="repeats of every configuration (the best counts)")
     p.add_argument("--batch-size", type=_positive, default=None, help="cucim-batch batch size (default: workers)")
     p.add_argument("--json", metavar="OUT", help="write every record, with its tasks, as JSON")

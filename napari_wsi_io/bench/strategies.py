@@ -286,29 +286,36 @@ def run_decode_limit(job: Job) -> None:
     """Decode every compressed tile of the level on one core; the limit is that speed times the cores.
 
     The bytes of a row of tiles are read before its decode is timed; JPEG tiles are
-    decoded by libjpeg-turbo (imagecodecs) into one reused buffer.  Tasks are laid
-    end to end on the decode-time axis.  ``job.workers`` is the number of cores.
+    decoded by libjpeg-turbo (imagecodecs) into one reused buffer.  The first row is
+    decoded once untimed, as a warm-up: the strategies measured after the limit run
+    in a warm process too.  Tasks are laid end to end on the decode-time axis.
+    ``job.workers`` is the number of cores.
     """
     tiles = job.slide.tiles[job.level]
     decode_jpeg = jpeg_tile_decoder(job.slide, job.level)
     buf = np.empty((tiles.tile_height, tiles.tile_width, tiles.samples), tiles.dtype)
+
+    def decode_row(ty: int) -> float:
+        if decode_jpeg is None:  # other codecs: the tifffile backend's own tile decode
+            start = time.perf_counter()
+            for tx in range(tiles.cols):
+                tiles.decode(ty, tx)
+            return time.perf_counter() - start
+        row = [tiles.raw(ty, tx) for tx in range(tiles.cols)]
+        start = time.perf_counter()
+        for tx, data in enumerate(row):
+            try:
+                decode_jpeg(data, buf)
+            except Exception as exc:  # codecs raise many types; all mean a bad tile
+                raise SlideReadError(job.slide.path, f"{tiles.where(ty, tx)}: {exc}") from None
+        return time.perf_counter() - start
+
+    decode_row(0)
     job.start_clock()
     total = 0.0
     for ty in range(tiles.rows):
         job.check()
-        if decode_jpeg is not None:
-            row = [tiles.raw(ty, tx) for tx in range(tiles.cols)]
-            start = time.perf_counter()
-            for tx, data in enumerate(row):
-                try:
-                    decode_jpeg(data, buf)
-                except Exception as exc:  # codecs raise many types; all mean a bad tile
-                    raise SlideReadError(job.slide.path, f"{tiles.where(ty, tx)}: {exc}") from None
-        else:  # other codecs: the tifffile backend's own tile decode
-            start = time.perf_counter()
-            for tx in range(tiles.cols):
-                tiles.decode(ty, tx)
-        took = time.perf_counter() - start
+        took = decode_row(ty)
         y = ty * tiles.tile_height
         job.tasks.append(Task(0, total, total + took, 0, y, tiles.width, min(tiles.tile_height, tiles.height - y)))
         total += took

@@ -22,6 +22,16 @@ def test_tile_decoder_reads_the_same_pixels_as_the_tifffile_backend(slides, kind
             np.testing.assert_array_equal(out, slide.read_level(level, x, y, rw, rh))
 
 
+def test_tiles_land_in_place_in_a_view_of_a_bigger_array(slides):
+    with open_slide(slides["svs"], "tifffile") as slide:  # 4000 x 3000, 256 px tiles
+        read = region_reader(slide, 0)
+        for x, y, w, h in [(0, 0, 1024, 1024), (3072, 2048, 928, 952), (256, 300, 2000, 300), (0, 0, 4000, 512)]:
+            out = np.zeros((h + 2, w + 2, 3), np.uint8)
+            read((x, y, w, h), out[1:-1, 1:-1])  # a view of a bigger array, like the assembled level
+            np.testing.assert_array_equal(out[1:-1, 1:-1], slide.read_level(0, x, y, w, h))
+            assert not out[0].any() and not out[-1].any() and not out[:, 0].any() and not out[:, -1].any()
+
+
 @pytest.mark.parametrize("kind", ["deflate", "striped", "gray16"])
 def test_other_tiles_use_the_backend_reads(slides, kind):
     with open_slide(slides[kind], "tifffile") as slide:

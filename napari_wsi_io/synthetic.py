@@ -215,7 +215,7 @@ def write_synthetic_slide(
     path.parent.mkdir(parents=True, exist_ok=True)
     field = _tissue_field(seed)
     shapes = _level_shapes(*shape, min_level_side)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")  # two processes may generate at once
     # JPEG tiles of 256 px average ~20 kB; switch to BigTIFF well before 4 GB.
     bigtiff = shape[0] * shape[1] * 3 // 8 > 3 * 2**30
     px_per_cm = 1e4 / mpp

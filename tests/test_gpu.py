@@ -118,3 +118,35 @@ def test_cuslide2_on_the_gpu(slides):
     plugin, max_diff, mean_diff = result.stdout.split()[-3:]
     assert plugin == "cuslide2"
     assert int(max_diff) <= MAX_GPU_DIFF and float(mean_diff) <= MAX_GPU_MEAN_DIFF
+
+
+def _run(plan):
+    from napari_wsi_io.bench import run_plan
+
+    steps = run_plan(plan)
+    try:
+        while True:
+            next(steps)
+    except StopIteration as stop:
+        return stop.value
+
+
+@pytest.mark.skipif(NO_GPU is None, reason="this machine has a GPU")
+def test_bench_notes_that_the_gpu_strategy_cannot_run(slides):
+    from napari_wsi_io.bench import BenchPlan
+
+    plan = BenchPlan(path=str(slides["svs"]), levels=[2], strategies=["serial", "gpu"], workers=[1])
+    notes = plan.check()
+    assert any(n.startswith("the gpu strategy cannot run here (") for n in notes)
+    result = _run(plan)
+    assert {r.strategy for r in result.records} == {"serial", "decode-limit"}
+
+
+@pytest.mark.gpu
+@skip_without_gpu
+def test_bench_gpu_strategy_matches_the_cpu_read(slides):
+    from napari_wsi_io.bench import BenchPlan
+
+    plan = BenchPlan(path=str(slides["svs"]), levels=[1], strategies=["serial", "gpu"], workers=[2], sink="assemble")
+    records = {r.strategy: r for r in _run(plan).records}
+    assert records["gpu"].max_abs_diff is not None and records["gpu"].max_abs_diff <= 2

@@ -30,7 +30,10 @@ class _LibrarySlide(Slide):
 
     def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
         ds = self._lib.level_downsamples[level]
-        rgba = self._lib.read_region((round(x * ds), round(y * ds)), level, out.shape[1::-1])
+        try:
+            rgba = self._lib.read_region((round(x * ds), round(y * ds)), level, out.shape[1::-1])
+        except Exception as exc:  # OpenSlideError, tifffile errors, ...
+            raise SlideReadError(self.path, f"level {level}: {self.backend}: {exc}") from None
         out[...] = np.asarray(rgba)[..., : out.shape[2]]
 
 

@@ -205,6 +205,11 @@ def _resolve(plan: BenchPlan) -> _Resolved:
         if not backends:
             raise ValueError("none of the backends " + ", ".join(plan.backends) + " can read this slide")
         strategies = list(dict.fromkeys(plan.strategies))
+        for name in list(strategies):
+            check = STRATEGY_TABLE[name].problem
+            if check and (problem := check()):
+                notes.append(f"the {name} strategy cannot run here ({problem}): skipped")
+                strategies.remove(name)
         for name in strategies:
             needs = STRATEGY_TABLE[name].backends
             if needs and not set(needs) & set(backends):

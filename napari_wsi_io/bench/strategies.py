@@ -21,6 +21,7 @@ import numpy as np
 
 from .._errors import SlideReadError
 from ..backends import Slide
+from ..backends._cucim import gpu_problem
 from . import _workers
 from .readers import RegionReader, jpeg_tile_decoder, region_reader
 from .records import Task
@@ -245,6 +246,22 @@ def run_cucim_level(job: Job) -> None:
     job.stop_clock()
 
 
+def run_gpu_level(job: Job) -> None:
+    """cuCIM decoding the whole level on the GPU (nvJPEG), timed until the GPU has finished."""
+    import cupy
+
+    w, h = job.slide.level_dimensions[job.level]
+    job.start_clock()
+    start = time.perf_counter()
+    pixels = job.slide.read_level_gpu(job.level, 0, 0, w, h, num_workers=job.workers)
+    cupy.cuda.Device().synchronize()
+    job.task_done(0, start, time.perf_counter(), (0, 0, w, h))
+    if job.sink.keeps_pixels:
+        job.sink.adopt(cupy.asnumpy(pixels))
+    del pixels
+    job.stop_clock()
+
+
 def run_cucim_batch(job: Job) -> None:
     """cuCIM's batch API: ``read_region(locations, size, level, num_workers, batch_size)``.
 
@@ -331,6 +348,7 @@ def run_decode_limit(job: Job) -> None:
 @dataclass(frozen=True)
 class Strategy:
     run: Callable[[Job], None]
+    problem: Callable[[], str | None] | None = None  # why it cannot run on this machine, or None
     backends: tuple[str, ...] | None = None  # None: every backend
     whole_level: bool = False  # reads the level in one call: chunk "level"
     parallel: bool = True  # False: measured once, with one worker
@@ -343,5 +361,6 @@ STRATEGY_TABLE: dict[str, Strategy] = {
     "processes": Strategy(run_processes, uses_processes=True),
     "cucim": Strategy(run_cucim_level, backends=("cucim",), whole_level=True),
     "cucim-batch": Strategy(run_cucim_batch, backends=("cucim",)),
+    "gpu": Strategy(run_gpu_level, backends=("cucim",), whole_level=True, problem=gpu_problem),
 }
 DECODE_LIMIT = Strategy(run_decode_limit, parallel=False)

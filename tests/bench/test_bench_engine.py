@@ -187,7 +187,7 @@ def test_assemble_is_refused_when_the_level_does_not_fit(bench_slide, monkeypatc
 
 
 def test_strategy_table_names_the_strategies():
-    assert STRATEGIES == ("serial", "threads", "processes", "cucim", "cucim-batch")
+    assert STRATEGIES == ("serial", "threads", "processes", "cucim", "cucim-batch", "gpu")
     assert engine.STRATEGY_TABLE["cucim"].whole_level and engine.STRATEGY_TABLE["cucim"].backends == ("cucim",)
 
 

@@ -232,34 +232,37 @@ def _level0(job: Job, x: int, y: int) -> tuple[int, int]:
     return job.slide.cucim_location(job.level, x, y)
 
 
-def run_cucim_level(job: Job) -> None:
-    """cuCIM's own read of the whole level in one call, with ``num_workers`` threads."""
+def _time_whole_level(job: Job, read: Callable[[int, int], object], to_numpy: Callable = np.asarray) -> None:
+    """Time one call that reads the whole level; ``read(w, h)`` returns once the pixels are ready."""
     w, h = job.slide.level_dimensions[job.level]
-    image = job.slide._image
     job.start_clock()
     start = time.perf_counter()
-    pixels = image.read_region(_level0(job, 0, 0), (w, h), job.level, num_workers=job.workers)
+    pixels = read(w, h)
     job.task_done(0, start, time.perf_counter(), (0, 0, w, h))
     if job.sink.keeps_pixels:
-        job.sink.adopt(np.asarray(pixels))
+        job.sink.adopt(to_numpy(pixels))
     del pixels
     job.stop_clock()
+
+
+def run_cucim_level(job: Job) -> None:
+    """cuCIM's own read of the whole level in one call, with ``num_workers`` threads."""
+    image = job.slide._image
+    _time_whole_level(
+        job, lambda w, h: image.read_region(_level0(job, 0, 0), (w, h), job.level, num_workers=job.workers)
+    )
 
 
 def run_gpu_level(job: Job) -> None:
     """cuCIM decoding the whole level on the GPU (nvJPEG), timed until the GPU has finished."""
     import cupy
 
-    w, h = job.slide.level_dimensions[job.level]
-    job.start_clock()
-    start = time.perf_counter()
-    pixels = job.slide.read_level_gpu(job.level, 0, 0, w, h, num_workers=job.workers)
-    cupy.cuda.Device().synchronize()
-    job.task_done(0, start, time.perf_counter(), (0, 0, w, h))
-    if job.sink.keeps_pixels:
-        job.sink.adopt(cupy.asnumpy(pixels))
-    del pixels
-    job.stop_clock()
+    def read(w: int, h: int):
+        pixels = job.slide.read_level_gpu(job.level, 0, 0, w, h, num_workers=job.workers)
+        cupy.cuda.Device().synchronize()
+        return pixels
+
+    _time_whole_level(job, read, cupy.asnumpy)
 
 
 def run_cucim_batch(job: Job) -> None:

@@ -88,6 +88,8 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
                 "scale": scale,
                 "units": units,
                 "contrast_limits": limits,
+                # napari's dask cache is not bounded by our cache's size; ours already keeps chunks.
+                "cache": False,
                 "metadata": metadata,
             },
             "image",

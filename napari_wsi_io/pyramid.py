@@ -1,15 +1,20 @@
 """Lazy pyramids over a slide: one (y, x[, c]) array per level, chunks on tile edges.
 
-``pyramid()`` gives dask arrays for computing (export, benchmarks): every chunk read goes to the
-slide, nothing is kept.  ``display_pyramid()`` gives what the viewer slices: ``LevelArray``s that
-napari indexes directly (no dask graph per slice, no dask import on open), read whole chunks through
-the shared bounded cache (``_cache``), decode the missing chunks of a view in parallel, and prefetch
-the chunks the next view will probably need (``_prefetch``).  napari expands each view to the
-``chunks`` the array reports, so every read is chunk-aligned.
+Both functions give dask arrays over ``LevelArray``s, one dask chunk per whole chunk of tiles.
+
+``pyramid()`` is for computing (export, benchmarks): every chunk read goes to the slide, nothing is
+kept.  ``display_pyramid()`` is what the viewer slices: every chunk is read whole through the shared
+bounded cache (``_cache``), so napari's unaligned views cost aligned reads, and each slice of a level
+(napari slices once per view) queues the view's missing chunks and the chunks the next view will
+probably need for the background workers (``_prefetch``).  napari's own dask cache is turned off for
+these layers (``cache=False`` in the reader): it is unbounded in practice and kept 4.7 GB after a
+sweep of level 0 (benchmarks/pan.py).
 """
 
 from __future__ import annotations
 
+import collections
+import functools
 import itertools
 import os
 import threading
@@ -25,14 +30,16 @@ from .backends import Slide
 
 __all__ = ["LevelArray", "close_display_pyramid", "default_chunk", "display_pyramid", "pyramid"]
 
-_TARGET_CHUNK = 1024  # pixels per side: measured to match raw cuCIM whole-level reads
-# napari loads the view expanded to chunk edges and uploads it whole to the GPU at every reload, and
-# the upload grows with its size: with 512 px chunks the pan-step p95 of benchmarks/pan.py was lower
-# than with 1024 in 6 of 7 paired runs (by 5-10 %; p50 equal within noise).
-_DISPLAY_CHUNK = 512
+# Pixels per side of a chunk, for computing and for display alike.  dask costs about 0.1 ms a task
+# on 2 cores: a whole level in 512 px chunks computed at 0.72 of raw cuCIM, in 1024 px chunks at 1.0
+# (benchmarks/reader_overhead.py).  napari reloads the view expanded to chunk edges, so larger chunks
+# reload less often but upload more: pan steps p50/p95 105/170 ms with 1024, 113/140 with 512 (one
+# run each of benchmarks/pan.py, both bounded by two software-rendered frames of about 40 ms).
+_TARGET_CHUNK = 1024
 _PREFETCH_MARGIN = 1024  # pixels around the view to prefetch: more than a half-viewport pan step
 _TRIM_AFTER = 64 << 20  # bytes evicted from the cache before the allocator is asked to give memory back
 _LAST = 1 << 30  # priority of a job that waits for every guess
+_VIEWS_KEPT = 4  # recent views whose chunks are cached when read (async slicing may overlap two)
 
 
 def default_chunk(slide: Slide, level: int, target: int = _TARGET_CHUNK) -> tuple[int, int]:
@@ -92,6 +99,7 @@ class _Chunks:
         self.generation = 0
         self.closed = False
         self._last_view: dict[int, tuple[float, float]] = {}
+        self._views: collections.deque[frozenset] = collections.deque(maxlen=_VIEWS_KEPT)  # chunk keys
         self._lock = threading.Lock()
         # Runs inside garbage collection, maybe in a thread holding the cache's lock: only note it.
         weakref.finalize(self, _collected.append, (self.token, cache))
@@ -108,29 +116,44 @@ class _Chunks:
         return _read_region(self.slide, level, y, x, min(ch, h - y), min(cw, w - x), on_error)
 
     def chunk(self, level: int, r: int, c: int, quiet: bool = False) -> np.ndarray:
-        return self.cache.get_or_load(self.key(level, r, c), lambda: self.load(level, r, c, quiet))
+        """One chunk, through the cache when a view or a guess (``quiet``) wants it.
+
+        A computation over the level (no view sliced first) takes what is cached but adds nothing:
+        it would push the viewer's chunks out, and keeping every chunk of a level it reads once
+        made it 30 % slower (page faults in fresh memory; benchmarks/reader_overhead.py).
+        """
+        key = self.key(level, r, c)
+        with self._lock:
+            wanted = quiet or any(key in view for view in self._views)
+        if wanted:
+            return self.cache.get_or_load(key, lambda: self.load(level, r, c, quiet))
+        cached = self.cache.get(key)
+        return self.load(level, r, c) if cached is None else cached
 
     def get(self, level: int, rows: range, cols: range) -> dict[tuple[int, int], np.ndarray]:
-        """The chunks under a view; the missing ones decoded by this thread and the workers together."""
-        _forget_collected()
-        wanted = [(r, c) for r in rows for c in cols]
-        missing = [rc for rc in wanted if self.key(level, *rc) not in self.cache]
-        if len(missing) > 1:
-            ref = weakref.ref(self)
-            workers().submit((0, _job(ref, level, r, c), _alive(ref)) for r, c in missing[1:])
-        # Take what nobody is decoding, then wait for the rest: a low-priority worker busy with a
-        # chunk must not hold this thread up while other chunks are still to do.
-        got, todo = {}, wanted
-        while todo:
-            free = [rc for rc in todo if not self.cache.loading(self.key(level, *rc))]
-            for rc in free[:1] or todo:
-                got[rc] = self.chunk(level, *rc)
-            todo = [rc for rc in todo if rc not in got]
-        return got
+        """The chunks under a region (a chunk being decoded by a worker is waited for, not decoded twice)."""
+        return {(r, c): self.chunk(level, r, c) for r in rows for c in cols}
 
     def viewed(self, level: int, rows: range, cols: range) -> None:
-        """napari asked for this view: queue the chunks it will probably want next, drop older guesses."""
-        jobs = self._guesses(level, rows, cols) if self.prefetch and not self.closed else []
+        """napari sliced this view: queue its missing chunks, then those it will probably want next.
+
+        The view's chunks go first so that the workers help the reading threads decode them; older
+        guesses are dropped.
+        """
+        if self.closed:
+            return
+        _forget_collected()
+        ref = weakref.ref(self)
+        keys = frozenset(self.key(level, r, c) for r in rows for c in cols)
+        with self._lock:
+            self._views.append(keys)
+        jobs = [
+            (0, _job(ref, *key[1:]), _alive(ref))
+            for key in sorted(keys)
+            if key not in self.cache and not self.cache.loading(key)
+        ]
+        if self.prefetch:
+            jobs += self._guesses(level, rows, cols)
         if self.cache.evicted_bytes > _TRIM_AFTER and self.cache.take_evicted_bytes():
             jobs.append((_LAST, release_free_memory, _always))  # after the guesses, off the GUI thread
         workers().submit(jobs)
@@ -241,7 +264,7 @@ class LevelArray:
     ``on_error`` decides what a corrupt tile does: None raises the
     ``SlideReadError``; a callable is told about it and the tile reads as zeros
     (the viewer keeps the rest of the slide visible and shows the message).
-    ``chunks`` is the chunk shape napari aligns its reads to; when the array
+    ``chunks`` is the chunk shape of the dask array over it; when the array
     belongs to a ``display_pyramid``, reads go whole chunk by whole chunk
     through the shared cache.
     """
@@ -268,31 +291,23 @@ class LevelArray:
     def __len__(self) -> int:
         return self.shape[0]
 
-    @property
-    def chunksize(self) -> tuple[int, ...]:
-        """The chunk shape, under dask's name for it."""
-        return self.chunks
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * self.dtype.itemsize
-
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         data = self[...]
         return data if dtype is None else data.astype(dtype, copy=False)
 
-    def __getitem__(self, key) -> np.ndarray:
+    def _spatial(self, key) -> tuple[tuple, tuple[int, int, int], tuple[int, int, int]]:
+        """The key padded to every axis, and its (start, stop, step) in y and x."""
         key = key if isinstance(key, tuple) else (key,)
         if any(k is Ellipsis for k in key):
             i = next(i for i, k in enumerate(key) if k is Ellipsis)
             key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1 :]
         key = key + (slice(None),) * (self.ndim - len(key))
         spatial = [k if isinstance(k, slice) else slice(k, k + 1) for k in key[:2]]
-        (y0, y1, sy), (x0, x1, sx) = (s.indices(n) for s, n in zip(spatial, self.shape))
+        ys, xs = (s.indices(n) for s, n in zip(spatial, self.shape))  # noqa: B905
+        return key, ys, xs
+
+    def __getitem__(self, key) -> np.ndarray:
+        key, (y0, y1, sy), (x0, x1, sx) = self._spatial(key)
         if sy < 1 or sx < 1:
             raise IndexError("negative steps are not supported")
         if y1 > y0 and x1 > x0:
@@ -301,18 +316,34 @@ class LevelArray:
             region = np.zeros((len(range(y0, y1, sy)), len(range(x0, x1, sx)), *self.shape[2:]), self.dtype)
         return region[tuple(slice(None) if isinstance(k, slice) else 0 for k in key[:2]) + key[2:]]
 
+    def _chunk_ranges(self, y: int, x: int, h: int, w: int) -> tuple[range, range]:
+        ch, cw = self.chunks[:2]
+        return range(y // ch, (y + h - 1) // ch + 1), range(x // cw, (x + w - 1) // cw + 1)
+
+    def viewed(self, key) -> None:
+        """Someone (napari) slices this region: have the workers decode it and guess the next one."""
+        chunks = self._chunks
+        try:
+            _, (y0, y1, _), (x0, x1, _) = self._spatial(key)
+        except (TypeError, ValueError):  # fancy indexing: no view to speak of
+            return
+        if chunks is None or y1 <= y0 or x1 <= x0:
+            return
+        itemsize = self.dtype.itemsize * (self.shape[2] if self.ndim > 2 else 1)
+        if (y1 - y0) * (x1 - x0) * itemsize > chunks.cache.max_bytes // 2:
+            return  # a computation, not a view: queued chunks would push each other out of the cache
+        chunks.viewed(self.level, *self._chunk_ranges(y0, x0, y1 - y0, x1 - x0))
+
     def _read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
         chunks = self._chunks
         if chunks is None:
             return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
         ch, cw = self.chunks[:2]
-        rows = range(y // ch, (y + h - 1) // ch + 1)
-        cols = range(x // cw, (x + w - 1) // cw + 1)
-        if h * w * self.dtype.itemsize * (self.shape[2] if self.ndim > 2 else 1) > chunks.cache.max_bytes // 2:
-            # Bigger than the cache can keep (a whole big level): one direct read, nothing evicted.
-            return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
-        got = chunks.get(self.level, rows, cols)
-        chunks.viewed(self.level, rows, cols)
+        got = chunks.get(self.level, *self._chunk_ranges(y, x, h, w))
+        if len(got) == 1:  # dask asks for one whole chunk at a time: no copy
+            ((r, c), data) = next(iter(got.items()))
+            if (r * ch, c * cw, *data.shape[:2]) == (y, x, h, w):
+                return data
         out = np.empty((h, w, *self.shape[2:]), self.dtype)
         for (r, c), data in got.items():
             cy0, cx0 = r * ch, c * cw
@@ -322,32 +353,55 @@ class LevelArray:
         return out
 
 
+@functools.cache
+def _viewed_level_type() -> type:
+    import dask.array as da
+
+    class ViewedLevel(da.Array):
+        """A displayed level: a dask array whose slices (napari slices once per view) feed the prefetcher.
+
+        Everything derived from it (slices, ``rechunk``, ...) is a plain dask array.
+        """
+
+        def __getitem__(self, index):
+            self.source.viewed(index)
+            return super().__getitem__(index)
+
+    return ViewedLevel
+
+
+def _as_dask(array: LevelArray, name: str, cls: type | None = None):
+    import dask.array as da
+
+    level = da.from_array(
+        array,
+        chunks=array.chunks,
+        name=name,
+        asarray=False,
+        fancy=False,
+        lock=False,
+        meta=np.empty((0,) * array.ndim, array.dtype),
+    )
+    if cls is not None:
+        level = cls(level.dask, level.name, level.chunks, meta=level._meta)
+        level.source = array
+    return level
+
+
 def pyramid(
     slide: Slide,
     chunks: tuple[int, int] | None = None,
     on_error: Callable[[SlideReadError], None] | None = None,
 ) -> list:
     """Dask arrays of every level; building them reads no pixels."""
-    import dask.array as da
     from dask.base import tokenize
 
     stat = os.stat(slide.path)
     token = tokenize(slide.path, stat.st_mtime_ns, stat.st_size, slide.backend, chunks)
-    levels = []
-    for level in range(slide.level_count):
-        array = LevelArray(slide, level, on_error, chunk=chunks)
-        levels.append(
-            da.from_array(
-                array,
-                chunks=array.chunks,
-                name=f"wsi-{token}-{level}",
-                asarray=False,
-                fancy=False,
-                lock=False,
-                meta=np.empty((0,) * array.ndim, array.dtype),
-            )
-        )
-    return levels
+    return [
+        _as_dask(LevelArray(slide, level, on_error, chunk=chunks), f"wsi-{token}-{level}")
+        for level in range(slide.level_count)
+    ]
 
 
 def display_pyramid(
@@ -357,13 +411,14 @@ def display_pyramid(
     *,
     cache: TileCache | None = None,
     prefetch: bool | None = None,
-) -> list[LevelArray]:
-    """The levels as napari should slice them: cached whole-chunk reads, prefetch around each view.
+) -> list:
+    """Dask arrays of the levels as napari should slice them: cached whole-chunk reads, prefetch.
 
     ``cache`` defaults to the shared ``tile_cache()``; ``prefetch`` to ``NAPARI_WSI_IO_PREFETCH``
-    (on unless set to 0).  Building the levels reads no pixels.
+    (on unless set to 0).  Building the levels reads no pixels.  Each level's ``source`` is its
+    ``LevelArray``.
     """
-    shapes = [chunks or default_chunk(slide, level, _DISPLAY_CHUNK) for level in range(slide.level_count)]
+    shapes = [chunks or default_chunk(slide, level) for level in range(slide.level_count)]
     state = _Chunks(
         slide,
         shapes,
@@ -371,13 +426,20 @@ def display_pyramid(
         tile_cache() if cache is None else cache,
         prefetch_enabled() if prefetch is None else prefetch,
     )
+    cls = _viewed_level_type()
     return [
-        LevelArray(slide, level, on_error, chunk=shapes[level], _chunks=state) for level in range(slide.level_count)
+        _as_dask(
+            LevelArray(slide, level, on_error, chunk=shapes[level], _chunks=state),
+            f"wsi-view-{state.token}-{level}",
+            cls,
+        )
+        for level in range(slide.level_count)
     ]
 
 
-def close_display_pyramid(levels: list[LevelArray]) -> None:
+def close_display_pyramid(levels: list) -> None:
     """Stop prefetching for these levels and free their cached chunks (they still read afterwards)."""
     for level in levels:
-        if level._chunks is not None:
-            level._chunks.close()
+        chunks = getattr(level, "source", level)._chunks
+        if chunks is not None:
+            chunks.close()

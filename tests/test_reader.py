@@ -1,3 +1,4 @@
+import dask.array as da
 import npe2
 import numpy as np
 import pytest
@@ -43,9 +44,12 @@ def test_npe2_read_gives_one_multiscale_rgb_layer_in_microns(slides):
     assert [lvl["width"] for lvl in meta["metadata"]["levels"]] == [4000, 2000, 1000]
     assert [a.shape for a in data] == [(3000, 4000, 3), (1500, 2000, 3), (750, 1000, 3)]
     assert all(a.dtype == np.uint8 for a in data)
+    assert all(isinstance(a, da.Array) for a in data)
+    assert meta["cache"] is False  # napari's unbounded dask cache stays off; ours is bounded
     # Chunks sit on tile edges.
     for a in data:
-        assert all(c % 256 == 0 or c == n for c, n in zip(a.chunksize[:2], a.shape))
+        for sizes, n in zip(a.chunks[:2], a.shape):
+            assert all(c % 256 == 0 for c in sizes[:-1]) and sum(sizes) == n
     # Associated images come as hidden layers.
     extras = {m["name"]: m for _, m, _ in layers[1:]}
     assert set(extras) == {"aperio thumbnail", "aperio label", "aperio macro"}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
 
-from ..export import COMPRESSIONS, ExportSummary, export_steps
+from ..export import COMPRESSIONS, DEFAULT_CHUNK, ExportSummary, export_steps
 from ..export._schedulers import default_workers
 
 __all__ = ["ExportWidget", "run_until_cancelled"]
@@ -71,7 +71,7 @@ class ExportWidget(Container):
         self.levels.tooltip = "'all' or slide level numbers such as 0,2"
         self.compression = ComboBox(label="Compression", choices=list(COMPRESSIONS), value="zstd")
         self.compression.tooltip = "zstd, lz4 and none are lossless; jpeg is lossy (quality 90)"
-        self.chunk = SpinBox(label="Chunk", value=512, min=64, max=8192, step=64)
+        self.chunk = SpinBox(label="Chunk", value=DEFAULT_CHUNK, min=64, max=8192, step=64)
         self.scheduler = ComboBox(label="Scheduler", choices=["threads", "processes", DASK], value="threads")
         self.address = LineEdit(label="Address", value="tcp://127.0.0.1:8786", visible=False)
         self.address.tooltip = "address of a running dask.distributed scheduler; its workers open the slide by path"

@@ -14,35 +14,23 @@ passes the structural check that keeps corrupt tiles from turning into wrong pix
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import numpy as np
 
 from .._errors import SlideReadError
+from .._scratch import scratch
 from ..backends import Slide, open_slide
 from .regions import Region
 
 __all__ = ["RegionReader", "jpeg_tile_decoder", "open_cpu", "region_reader", "scratch"]
 
 RegionReader = Callable[[Region, "np.ndarray | None"], None]
-_local = threading.local()
 
 
 def open_cpu(path: str, backend: str | None = None) -> Slide:
     """Open a slide decoded on the CPU, whatever ``NAPARI_WSI_IO_DEVICE`` says: these strategies measure CPUs."""
     return open_slide(path, backend, device="cpu")
-
-
-def scratch(key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A per-thread buffer of ``shape``, reused between calls with the same ``key``."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    buffers = _local.__dict__.setdefault("buffers", {})
-    buf = buffers.get(key)
-    if buf is None or buf.nbytes < nbytes:
-        buf = buffers[key] = np.empty(max(nbytes, 1), np.uint8)
-    return buf[:nbytes].view(dtype).reshape(shape)
 
 
 def jpeg_tile_decoder(slide: Slide, level: int) -> Callable[[bytes, np.ndarray], None] | None:

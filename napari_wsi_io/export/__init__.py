@@ -14,11 +14,13 @@ Format
     shows the slide in colour.
 
 Compression
-    ``zstd`` (default, level 1), ``lz4``, ``none`` (lossless) or ``jpeg``
-    (lossy, quality 90, one grayscale JPEG per channel and chunk, numcodecs id
+    ``zstd`` (default, level 1) and ``lz4`` (level 5) in Blosc, the standard
+    Zarr v2 compressor, ``none`` (all lossless) or ``jpeg`` (lossy, quality 90,
+    one grayscale JPEG per channel and chunk, numcodecs id
     ``imagecodecs_jpeg``: a reader must call
     ``imagecodecs.numcodecs.register_codecs()`` before opening it).  Append
-    ``:LEVEL`` to choose the zstd level, lz4 acceleration or JPEG quality.
+    ``:LEVEL`` to choose the Blosc level (1-9) or the JPEG quality.  Chunks are
+    1024 x 1024 px by default.
 
 Memory and schedulers
     Each task reads one chunk-aligned block of about 1024 x 1024 px with
@@ -44,10 +46,11 @@ from __future__ import annotations
 from ._codecs import COMPRESSIONS, Compression, parse_compression
 from ._engine import ExportError, ExportProgress, ExportSummary, export_ome_zarr, export_steps, parse_levels
 from ._ngff import NGFF_VERSION
-from ._store import ZARR_FORMAT
+from ._store import DEFAULT_CHUNK, ZARR_FORMAT
 
 __all__ = [
     "COMPRESSIONS",
+    "DEFAULT_CHUNK",
     "NGFF_VERSION",
     "ZARR_FORMAT",
     "Compression",

@@ -8,6 +8,7 @@ from contextlib import closing
 
 from .._errors import SlideReadError
 from ._codecs import COMPRESSIONS
+from ._store import DEFAULT_CHUNK
 
 __all__ = ["add_parser", "run"]
 
@@ -28,7 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("slide", help="the slide file")
     p.add_argument("out", help="the OME-Zarr directory to write, e.g. slide.ome.zarr")
     p.add_argument("--levels", default="all", help="'all' (default) or level numbers such as 0,2")
-    p.add_argument("--chunk", type=int, default=512, help="chunk side in pixels (default 512)")
+    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"chunk side in pixels (default {DEFAULT_CHUNK})")
     p.add_argument(
         "--compression",
         default="zstd",

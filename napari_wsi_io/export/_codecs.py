@@ -8,15 +8,17 @@ import numpy as np
 
 __all__ = ["COMPRESSIONS", "Compression", "parse_compression", "register_jpeg_codec"]
 
-# zstd level 1: measured on the synthetic sample (benchmarks/export.py) as the level where
-# compression stops being the bottleneck next to JPEG decoding; level 3 is ~2x slower.
-_DEFAULT_LEVEL = {"zstd": 1, "lz4": 1, "jpeg": 90, "none": None}
+# zstd and lz4 run inside Blosc, Zarr v2's standard container: it compresses each chunk in 128 kB
+# blocks that stay in cache.  On decoded tiles of the synthetic sample Blosc-zstd level 1 took 3.1
+# ms/MP against 4.6 for plain zstd level 1, for 6 % more bytes; level 2 took twice as long.
+_DEFAULT_LEVEL = {"zstd": 1, "lz4": 5, "jpeg": 90, "none": None}
+_BLOSC_BLOCK = 1 << 17
 COMPRESSIONS = tuple(_DEFAULT_LEVEL)
 
 
 @dataclass(frozen=True)
 class Compression:
-    """A chunk codec by name; ``level`` is the zstd level, lz4 acceleration or JPEG quality."""
+    """A chunk codec by name; ``level`` is the Blosc level (1-9) of zstd and lz4, or the JPEG quality."""
 
     name: str
     level: int | None
@@ -37,14 +39,14 @@ class Compression:
         if self.name == "jpeg" and np.dtype(dtype).itemsize != 1:
             raise ValueError(f"jpeg compression needs 8-bit samples, the slide has {np.dtype(dtype).name}")
 
-    def codec(self):
+    def codec(self, itemsize: int = 1):
         """The numcodecs codec for the Zarr v2 ``compressor`` field (None for no compression)."""
-        import numcodecs
+        from numcodecs import Blosc
 
-        if self.name == "zstd":
-            return numcodecs.Zstd(level=self.level)
-        if self.name == "lz4":
-            return numcodecs.LZ4(acceleration=self.level)
+        if self.name in ("zstd", "lz4"):
+            # Byte shuffling groups the high and low bytes of 16-bit samples; 8-bit ones have nothing to group.
+            shuffle = Blosc.SHUFFLE if itemsize > 1 else Blosc.NOSHUFFLE
+            return Blosc(cname=self.name, clevel=self.level, shuffle=shuffle, blocksize=_BLOSC_BLOCK)
         if self.name == "jpeg":
             from imagecodecs.numcodecs import Jpeg
 
@@ -79,7 +81,7 @@ def parse_compression(spec: str | Compression) -> Compression:
         value = int(level)
     except ValueError:
         raise ValueError(f"compression level must be an integer, not {level!r}") from None
-    limits = {"zstd": (-7, 22), "lz4": (1, 65537), "jpeg": (1, 100)}[name]
+    limits = {"zstd": (1, 9), "lz4": (1, 9), "jpeg": (1, 100)}[name]
     if not limits[0] <= value <= limits[1]:
         raise ValueError(f"{name} level must be in {limits[0]}..{limits[1]}, not {value}")
     return Compression(name, value)

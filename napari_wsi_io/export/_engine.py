@@ -21,7 +21,7 @@ from ..backends import Slide, open_slide
 from ._codecs import Compression, parse_compression
 from ._ngff import image_attributes
 from ._schedulers import open_executor
-from ._store import create_arrays, write_attributes
+from ._store import DEFAULT_CHUNK, create_arrays, write_attributes
 from ._tasks import ArrayRef, SlideRef, forget_store, write_block
 
 __all__ = ["ExportError", "ExportProgress", "ExportSummary", "export_ome_zarr", "export_steps", "parse_levels"]
@@ -158,7 +158,7 @@ def export_steps(
     out: str | os.PathLike,
     *,
     levels: str | Sequence[int] | None = None,
-    chunk: int = 512,
+    chunk: int = DEFAULT_CHUNK,
     compression: str | Compression = "zstd",
     scheduler: str = "threads",
     workers: int | None = None,

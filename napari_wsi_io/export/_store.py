@@ -18,7 +18,11 @@ import numpy as np
 from ..backends import Slide
 from ._codecs import Compression
 
-__all__ = ["ZARR_FORMAT", "ChunkWriter", "create_arrays", "write_attributes"]
+__all__ = ["DEFAULT_CHUNK", "ZARR_FORMAT", "ChunkWriter", "create_arrays", "write_attributes"]
+
+# 1024 px chunks exported level 2 of the synthetic sample 1.4x faster than 512 (benchmarks/export.py:
+# half the chunks to encode and no copy of each out of its 1024 px block); bioformats2raw uses 1024 too.
+DEFAULT_CHUNK = 1024
 
 ZARR_FORMAT = 2
 # NGFF 0.4 recommends nested chunk keys ("0/1/2"), which also keeps directories small.
@@ -46,7 +50,7 @@ def create_arrays(root: str | os.PathLike, slide: Slide, levels: list[int], chun
     from zarr.storage import LocalStore
 
     group = zarr.open_group(LocalStore(os.fspath(root)), mode="w-", zarr_format=ZARR_FORMAT)
-    codec = compression.codec()
+    codec = compression.codec(np.dtype(slide.dtype).itemsize)
     return [
         group.create_array(
             str(i),
@@ -84,6 +88,7 @@ class ChunkWriter:
         self.fill_value = meta.fill_value
         self.codec = meta.compressor
         self.separator = meta.dimension_separator
+        self._made: set[str] = set()  # directories known to exist
 
     def _check_aligned(self, block: np.ndarray, offset: tuple[int, ...]) -> None:
         for o, n, c, size in zip(offset, block.shape, self.chunks, self.shape):
@@ -107,6 +112,9 @@ class ChunkWriter:
             data = np.ascontiguousarray(part, dtype=self.dtype)  # for c, y, x this is the transposing copy
             encoded = self.codec.encode(data) if self.codec is not None else data
             path = self._path(tuple(c // k for c, k in zip(corner, self.chunks)))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            directory = os.path.dirname(path)
+            if directory not in self._made:
+                os.makedirs(directory, exist_ok=True)
+                self._made.add(directory)
             with open(path, "wb") as f:
                 f.write(encoded)

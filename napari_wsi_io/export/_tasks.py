@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._scratch import scratch
 from ..backends import Slide, open_slide
 from ._codecs import register_jpeg_codec
 from ._store import ChunkWriter
@@ -112,9 +113,14 @@ def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, 
     if not os.path.isdir(target.root):
         # The export was cancelled and its store removed: writing would recreate directories.
         return 0
-    pixels = _slide(source).read_level(level, x, y, width, height)
+    slide = _slide(source)
+    shape = slide.level_shape(level)[2:]
+    # The writer has encoded this thread's last block by now: its buffers are free again.
+    pixels = slide.read_level(level, x, y, width, height, out=scratch("yxc", (height, width, *shape), slide.dtype))
     if pixels.ndim == 3:
-        _writer(target).write(np.moveaxis(pixels, -1, 0), (0, y, x))  # a view: c, y, x
+        planar = scratch("cyx", (shape[0], height, width), slide.dtype)
+        np.copyto(planar, pixels.transpose(2, 0, 1))
+        _writer(target).write(planar, (0, y, x))
     else:
         _writer(target).write(pixels, (y, x))
     return width * height

@@ -191,9 +191,10 @@ def test_parse_levels():
 def test_parse_compression():
     assert str(parse_compression("zstd")) == "zstd:1"
     assert str(parse_compression("ZSTD:7")) == "zstd:7"
+    assert str(parse_compression("lz4")) == "lz4:5"
     assert str(parse_compression("none")) == "none"
     assert parse_compression("jpeg").lossless is False
-    for bad in ("gzip", "zstd:x", "jpeg:101", "none:3"):
+    for bad in ("gzip", "zstd:x", "zstd:0", "zstd:10", "jpeg:101", "none:3"):
         with pytest.raises(ValueError):
             parse_compression(bad)
 

@@ -11,7 +11,7 @@ from ._errors import SlideReadError
 from .backends import Slide, is_tiff_file, open_slide
 from .pyramid import display_pyramid
 
-__all__ = ["napari_get_reader", "read_slide", "slide_layers"]
+__all__ = ["associated_layers", "napari_get_reader", "read_slide", "slide_layers"]
 
 SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".qptiff")
 _ASSOCIATED_MAX_PIXELS = 1 << 24
@@ -60,13 +60,11 @@ def level_table(slide: Slide) -> list[dict]:
 
 
 def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[LayerData]:
-    """The slide as a multiscale image layer, then its associated images as hidden layers."""
+    """The slide as one multiscale image layer (its associated images: ``associated_layers``)."""
     slide = open_slide(path, backend)
     mpp = slide.mpp
     scale = (mpp[1], mpp[0]) if mpp else (1.0, 1.0)
     units = ("micrometer", "micrometer") if mpp else ("pixel", "pixel")
-    stem = Path(slide.path).stem
-    rgb = slide.samples == 3
     metadata = {
         "path": slide.path,
         "backend": slide.backend,
@@ -78,51 +76,59 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
         "properties": slide.properties,
     }
     limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
-    layers = [
-        (
-            display_pyramid(slide, on_error=_notify),
-            {
-                "name": stem,
-                "multiscale": True,
-                "rgb": rgb,
-                "scale": scale,
+    kwargs = {
+        "name": Path(slide.path).stem,
+        "multiscale": True,
+        "rgb": slide.samples == 3,
+        "scale": scale,
+        "units": units,
+        "contrast_limits": limits,
+        # napari's dask cache is not bounded by our cache's size; ours already keeps chunks.
+        "cache": False,
+        "metadata": metadata,
+    }
+    return [(display_pyramid(slide, on_error=_notify), kwargs, "image")]
+
+
+def associated_layers(
+    path: str | os.PathLike, names: list[str] | None = None, backend: str | None = None
+) -> list[LayerData]:
+    """The slide's label, macro and thumbnail images (or those in ``names``) as image layers.
+
+    They sit side by side over the slide's top-left corner, a quarter of its height: inside the
+    slide's extent, so "reset view" still frames the tissue.  A damaged or huge one is left out
+    with a warning.
+    """
+    with open_slide(path, backend) as slide:
+        mpp = slide.mpp
+        scale = mpp[1] if mpp else 1.0
+        units = ("micrometer", "micrometer") if mpp else ("pixel", "pixel")
+        stem = Path(slide.path).stem
+        height = slide.dimensions[1] * scale / 4
+        layers, offset = [], 0.0
+        for name in slide.associated_images:
+            page = slide.layout.associated_pages[name]
+            width = page.imagewidth * height / page.imagelength
+            if names is not None and name not in names:
+                offset += width
+                continue
+            if page.imagelength * page.imagewidth > _ASSOCIATED_MAX_PIXELS:
+                warnings.warn(f"cannot read {slide.path}: associated image {name!r} is too large to show", stacklevel=2)
+                continue
+            try:
+                image = slide.read_associated(name)
+            except SlideReadError as exc:
+                warnings.warn(str(exc), stacklevel=2)
+                continue
+            s = height / image.shape[0]
+            kwargs = {
+                "name": f"{stem} {name}",
+                "rgb": image.ndim == 3 and image.shape[-1] in (3, 4),
+                "scale": (s, s),
+                "translate": (0.0, offset),
                 "units": units,
-                "contrast_limits": limits,
-                # napari's dask cache is not bounded by our cache's size; ours already keeps chunks.
-                "cache": False,
-                "metadata": metadata,
-            },
-            "image",
-        )
-    ]
-    # Hidden layers over the slide's top-left corner, a quarter of its height:
-    # inside the slide's extent, so "reset view" still frames the tissue.
-    height = slide.dimensions[1] * scale[0] / 4
-    offset = 0.0
-    for name in slide.associated_images:
-        page = slide.layout.associated_pages[name]
-        if page.imagelength * page.imagewidth > _ASSOCIATED_MAX_PIXELS:
-            continue
-        try:
-            image = slide.read_associated(name)
-        except SlideReadError as exc:
-            warnings.warn(str(exc), stacklevel=2)
-            continue
-        s = height / image.shape[0]
-        layers.append(
-            (
-                image,
-                {
-                    "name": f"{stem} {name}",
-                    "visible": False,
-                    "rgb": image.ndim == 3 and image.shape[-1] in (3, 4),
-                    "scale": (s, s),
-                    "translate": (0.0, offset),
-                    "units": units,
-                    "metadata": {"path": slide.path, "associated_image": name},
-                },
-                "image",
-            )
-        )
-        offset += image.shape[1] * s
-    return layers
+                "metadata": {"path": slide.path, "associated_image": name},
+            }
+            layers.append((image, kwargs, "image"))
+            offset += image.shape[1] * s
+        return layers

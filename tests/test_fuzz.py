@@ -514,13 +514,13 @@ def judge(job: dict) -> dict:
     import warnings
 
     from napari_wsi_io import SlideReadError, open_slide
-    from napari_wsi_io._reader import read_slide
+    from napari_wsi_io._reader import associated_layers, read_slide
 
     path = job["path"]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            layers = read_slide(path)  # metadata, associated images, lazy levels
+            layers = read_slide(path) + associated_layers(path)  # metadata, associated images, lazy levels
         del layers
         with open_slide(path) as slide:
             backend = slide.backend

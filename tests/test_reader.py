@@ -50,10 +50,30 @@ def test_npe2_read_gives_one_multiscale_rgb_layer_in_microns(slides):
     for a in data:
         for sizes, n in zip(a.chunks[:2], a.shape):
             assert all(c % 256 == 0 for c in sizes[:-1]) and sum(sizes) == n
-    # Associated images come as hidden layers.
-    extras = {m["name"]: m for _, m, _ in layers[1:]}
-    assert set(extras) == {"aperio thumbnail", "aperio label", "aperio macro"}
-    assert not any(m["visible"] for m in extras.values())
+    # Associated images are opened on request, not with the slide.
+    assert len(layers) == 1
+    assert meta["metadata"]["associated_images"] == ["thumbnail", "label", "macro"]
+
+
+def test_associated_layers_sit_side_by_side_over_the_slide_corner(slides):
+    from napari_wsi_io import open_slide
+    from napari_wsi_io._reader import associated_layers
+
+    layers = associated_layers(slides["svs"])
+    assert [m["name"] for _, m, _ in layers] == ["aperio thumbnail", "aperio label", "aperio macro"]
+    quarter = 3000 * 0.2520 / 4  # a quarter of the slide's height, in micrometres
+    right = 0.0
+    for data, meta, kind in layers:
+        assert kind == "image"
+        with open_slide(slides["svs"]) as slide:
+            np.testing.assert_array_equal(data, slide.read_associated(meta["metadata"]["associated_image"]))
+        assert data.shape[0] * meta["scale"][0] == pytest.approx(quarter)
+        assert meta["translate"] == pytest.approx((0.0, right))
+        right += data.shape[1] * meta["scale"][1]
+    assert right <= 4000 * 0.2520 + 1e-6  # all inside the slide's width
+    (label, meta, _) = associated_layers(slides["svs"], ["label"])[0]
+    assert meta["name"] == "aperio label" and meta["translate"][1] == pytest.approx(layers[1][1]["translate"][1])
+    np.testing.assert_array_equal(label, layers[1][0])
 
 
 def test_reader_error_names_the_file(bad_slides):

@@ -18,6 +18,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Lin
 
 from ..export import COMPRESSIONS, DEFAULT_CHUNK, ExportSummary, export_steps
 from ..export._schedulers import default_workers
+from .slide_layers import slide_layer_choices
 
 __all__ = ["ExportWidget", "run_until_cancelled"]
 
@@ -110,12 +111,7 @@ class ExportWidget(Container):
 
     # -- choices --
     def _slide_layers(self, _widget=None) -> list:
-        # The slide itself, not its associated images (label, macro), which carry the path too.
-        return [
-            (layer.name, layer)
-            for layer in self.viewer.layers
-            if layer.metadata.get("path") and "associated_image" not in layer.metadata
-        ]
+        return slide_layer_choices(self.viewer)
 
     def _refresh_layers(self, _event=None) -> None:
         self.layer.reset_choices()

@@ -38,6 +38,8 @@ def test_slide_layer_and_output_are_suggested(dock, slides):
     viewer, widget = dock
     assert widget.layer.value is viewer.layers[0]
     # the label and macro layers of the slide are not offered
+    viewer.window.add_plugin_dock_widget("napari-wsi-io", "Associated images")[1].open()
+    assert len(viewer.layers) == 2
     assert [layer for layer in widget.layer.choices if layer is not None] == [viewer.layers[0]]
     assert str(widget.output.value) == str(slides["svs"].with_name("aperio.ome.zarr"))
     assert not widget.address.visible

@@ -79,7 +79,12 @@ def big_slide(tmp_path_factory) -> Path:
 
 
 def _start_and_wait_for_chunks(slide: Path, out: Path) -> subprocess.Popen:
-    code = "import sys; from napari_wsi_io.cli import main; sys.exit(main(sys.argv[1:]))"
+    # A terminal's Ctrl-C raises KeyboardInterrupt; a test run started in the background inherits an ignored
+    # SIGINT, which Python keeps, so the child puts the usual handler back.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from napari_wsi_io.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     args = ["convert", str(slide), str(out), "--levels", "0", "--workers", "1", "--chunk", "256"]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

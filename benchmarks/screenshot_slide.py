@@ -20,8 +20,13 @@ def main(out: str) -> None:
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
     layers = viewer.open(str(sample_slide_path()), plugin="napari-wsi-io")
+    _, associated = viewer.window.add_plugin_dock_widget("napari-wsi-io", "Associated images")
+    associated.image.value = "label"
+    associated.open()  # the label over the slide's top-left corner
     viewer.layers.selection.active = layers[0]
-    viewer.reset_view()
+    for _ in range(20):
+        QApplication.processEvents()
+    viewer.reset_view()  # once the dock has taken its width from the canvas
     for _ in range(50):
         QApplication.processEvents()
     # napari's own start-up toasts (e.g. the PyQt5 deprecation) would cover the slide.

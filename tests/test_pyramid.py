@@ -14,11 +14,20 @@ def svs(slides):
         yield slide
 
 
-def test_building_the_pyramid_reads_no_pixels(svs, monkeypatch):
+def test_building_the_pyramids_and_the_layer_reads_no_pixels(svs, slides, monkeypatch):
+    from napari_wsi_io._reader import read_slide
+    from napari_wsi_io.backends._base import Slide
+    from napari_wsi_io.pyramid import display_pyramid
+
     reads = []
-    monkeypatch.setattr(svs, "_read", lambda *args: reads.append(args))
-    levels = pyramid(svs)
-    assert len(levels) == 3 and reads == []
+    read_level = Slide.read_level
+    monkeypatch.setattr(Slide, "read_level", lambda *args, **kw: reads.append(args) or read_level(*args, **kw))
+    assert len(pyramid(svs)) == 3
+    assert len(display_pyramid(svs)) == 3
+    assert len(read_slide(str(slides["svs"]))[0][0]) == 3
+    assert reads == []
+    pyramid(svs)[2][:10, :10].compute()  # the patch sees reads
+    assert len(reads) == 1
 
 
 @pytest.mark.parametrize("chunks", [None, (256, 512), (768, 256)])

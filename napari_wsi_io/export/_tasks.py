@@ -115,9 +115,9 @@ def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, 
         return 0
     slide = _slide(source)
     shape = slide.level_shape(level)[2:]
-    # The writer has encoded this thread's last block by now: its buffers are free again.
-    pixels = slide.read_level(level, x, y, width, height, out=scratch("yxc", (height, width, *shape), slide.dtype))
+    pixels = slide.read_level(level, x, y, width, height)  # no ``out``: cuCIM would copy its pixels into it
     if pixels.ndim == 3:
+        # The writer has encoded this thread's last block by now: the buffer is free again.
         planar = scratch("cyx", (shape[0], height, width), slide.dtype)
         np.copyto(planar, pixels.transpose(2, 0, 1))
         _writer(target).write(planar, (0, y, x))

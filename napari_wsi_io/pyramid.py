@@ -120,7 +120,7 @@ class _Chunks:
 
         A computation over the level (no view sliced first) takes what is cached but adds nothing:
         it would push the viewer's chunks out, and keeping every chunk of a level it reads once
-        made it 30 % slower (page faults in fresh memory; benchmarks/reader_overhead.py).
+        made it about 30 % slower in one run (fresh memory for each kept chunk).
         """
         key = self.key(level, r, c)
         with self._lock:
@@ -416,7 +416,7 @@ def display_pyramid(
 
     ``cache`` defaults to the shared ``tile_cache()``; ``prefetch`` to ``NAPARI_WSI_IO_PREFETCH``
     (on unless set to 0).  Building the levels reads no pixels.  Each level's ``source`` is its
-    ``LevelArray``.
+    ``LevelArray``.  A computed chunk may be the cached array itself, which is read-only.
     """
     shapes = [chunks or default_chunk(slide, level) for level in range(slide.level_count)]
     state = _Chunks(

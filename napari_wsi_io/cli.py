@@ -42,7 +42,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    # Async slicing keeps panning under napari's 100 ms stall budget (benchmarks/pan.py); this process only.
+    # Async slicing leaves the GUI thread only uploads and draws: shorter stalls (benchmarks/pan.py); this process only.
     os.environ.setdefault("NAPARI_ASYNC", "1")
     import napari
 

@@ -59,12 +59,16 @@ def level_table(slide: Slide) -> list[dict]:
     ]
 
 
+def _units(mpp) -> tuple[str, str]:
+    return ("micrometer", "micrometer") if mpp else ("pixel", "pixel")
+
+
 def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[LayerData]:
     """The slide as one multiscale image layer (its associated images: ``associated_layers``)."""
     slide = open_slide(path, backend)
     mpp = slide.mpp
     scale = (mpp[1], mpp[0]) if mpp else (1.0, 1.0)
-    units = ("micrometer", "micrometer") if mpp else ("pixel", "pixel")
+    units = _units(mpp)
     metadata = {
         "path": slide.path,
         "backend": slide.backend,
@@ -96,21 +100,21 @@ def associated_layers(
     """The slide's label, macro and thumbnail images (or those in ``names``) as image layers.
 
     They sit side by side over the slide's top-left corner, a quarter of its height: inside the
-    slide's extent, so "reset view" still frames the tissue.  A damaged or huge one is left out
-    with a warning.
+    slide's extent, so "reset view" still frames the tissue.  Each has its place whichever are
+    opened; a damaged or huge one is left out with a warning.
     """
     with open_slide(path, backend) as slide:
         mpp = slide.mpp
         scale = mpp[1] if mpp else 1.0
-        units = ("micrometer", "micrometer") if mpp else ("pixel", "pixel")
+        units = _units(mpp)
         stem = Path(slide.path).stem
         height = slide.dimensions[1] * scale / 4
         layers, offset = [], 0.0
         for name in slide.associated_images:
             page = slide.layout.associated_pages[name]
-            width = page.imagewidth * height / page.imagelength
+            s = height / page.imagelength
+            left, offset = offset, offset + page.imagewidth * s
             if names is not None and name not in names:
-                offset += width
                 continue
             if page.imagelength * page.imagewidth > _ASSOCIATED_MAX_PIXELS:
                 warnings.warn(f"cannot read {slide.path}: associated image {name!r} is too large to show", stacklevel=2)
@@ -120,15 +124,13 @@ def associated_layers(
             except SlideReadError as exc:
                 warnings.warn(str(exc), stacklevel=2)
                 continue
-            s = height / image.shape[0]
             kwargs = {
                 "name": f"{stem} {name}",
                 "rgb": image.ndim == 3 and image.shape[-1] in (3, 4),
                 "scale": (s, s),
-                "translate": (0.0, offset),
+                "translate": (0.0, left),
                 "units": units,
                 "metadata": {"path": slide.path, "associated_image": name},
             }
             layers.append((image, kwargs, "image"))
-            offset += image.shape[1] * s
         return layers

@@ -67,7 +67,8 @@ class AssociatedImagesWidget(Container):
             self.status.value = str(exc)
             return
         if not found:
-            self.status.value = str(caught[-1].message) if caught else f"cannot read {name}"
+            path = layer.metadata["path"]
+            self.status.value = str(caught[-1].message) if caught else f"cannot read {path}: no image {name!r}"
             return
         data, kwargs, kind = found[0]
         # Placed in the slide's frame: follow the slide layer if it was moved.

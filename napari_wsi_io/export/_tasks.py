@@ -113,12 +113,10 @@ def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, 
     if not os.path.isdir(target.root):
         # The export was cancelled and its store removed: writing would recreate directories.
         return 0
-    slide = _slide(source)
-    shape = slide.level_shape(level)[2:]
-    pixels = slide.read_level(level, x, y, width, height)  # no ``out``: cuCIM would copy its pixels into it
+    pixels = _slide(source).read_level(level, x, y, width, height)  # no ``out``: cuCIM would copy into it
     if pixels.ndim == 3:
         # The writer has encoded this thread's last block by now: the buffer is free again.
-        planar = scratch("cyx", (shape[0], height, width), slide.dtype)
+        planar = scratch("cyx", (pixels.shape[2], height, width), pixels.dtype)
         np.copyto(planar, pixels.transpose(2, 0, 1))
         _writer(target).write(planar, (0, y, x))
     else:

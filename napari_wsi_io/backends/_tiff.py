@@ -8,6 +8,7 @@ fetch and check the compressed bytes of one tile.
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 import os
 import re
@@ -18,6 +19,7 @@ import numpy as np
 from .._errors import SlideReadError
 from ._j2k import j2k_problem, ycbcr_to_rgb
 from ._jpeg import JpegChecker
+from ._vendor import Level, VendorLayout
 
 __all__ = ["LevelTiles", "TiffLayout", "is_tiff_file"]
 
@@ -78,12 +80,13 @@ class LevelTiles:
     fails here, with a reason, and never reaches a decoder.
     """
 
-    def __init__(self, path: str, page, level: int | str, file_size: int) -> None:
+    def __init__(self, path: str, page, level: int | str, file_size: int, size: tuple[int, int] | None = None) -> None:
         self.path, self.level, self._fd = path, level, -1
         self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
         #: Also refuse JPEG tiles TurboJPEG cannot decode (set for cuCIM).
         self.turbojpeg = False
-        self.height, self.width = int(page.imagelength), int(page.imagewidth)
+        # The tile grid follows the tags; tifffile may already have clipped imagewidth (Philips).
+        self.height, self.width = int(page.tags.valueof(257, 0)), int(page.tags.valueof(256, 0))
         self.samples = int(page.samplesperpixel)
         self.compression = int(page.compression)
         self.photometric = int(page.photometric)
@@ -157,6 +160,12 @@ class LevelTiles:
                 self._fail(self.jpeg.tables_problem)
         self._decode = page.decode
         self._jpegtables = page.jpegtables
+        # The real size inside a padded tile grid; rows and cols stay the grid's.
+        if size is not None and size != (self.width, self.height):
+            width, height = size
+            if not (self.tiled and 0 < width <= self.width and 0 < height <= self.height):
+                self._fail(f"the slide says {width}x{height}, the TIFF image is {self.width}x{self.height}")
+            self.width, self.height = width, height
 
     def _fail(self, reason: str):
         raise SlideReadError(self.path, f"{self.label}: {reason}")
@@ -258,11 +267,16 @@ def _resolution_mpp(page) -> tuple[float, float] | None:
     return mpp if all(0.01 < m < 1000 for m in mpp) else None
 
 
+# Vendors whose layout has its own module (OpenSlide's vendor names).
+_VENDOR_MODULES: dict[str, str] = {}
+
+
 def _vendor(tif) -> str:
     for attr, name in (
         ("is_svs", "aperio"),
         ("is_ndpi", "hamamatsu"),
         ("is_scn", "leica"),
+        ("is_bif", "ventana"),
         ("is_philips", "philips"),
         ("is_ome", "ome"),
     ):
@@ -314,16 +328,31 @@ class TiffLayout:
         pages = self._main_pages()
         self.vendor = _vendor(self._tif)
         self.uses_subifds = bool(pages[0].subifds)
-        self.level_pages = self._find_levels(pages)
-        self.levels = [LevelTiles(self.path, page, i, self.file_size) for i, page in enumerate(self.level_pages)]
+        module = _VENDOR_MODULES.get(self.vendor)
+        layout = (
+            importlib.import_module(module, __package__).read_layout(self._tif, pages)
+            if module
+            else self._generic_layout(pages)
+        )
+        if not layout.levels:
+            raise SlideReadError(self.path, f"no pyramid levels found in this {self.vendor} file")
+        self.level_pages = [level.page for level in layout.levels]
+        self.levels = [
+            LevelTiles(self.path, level.page, i, self.file_size, level.size) for i, level in enumerate(layout.levels)
+        ]
         self.associated_pages = {
-            _associated_name(p, i, self.vendor): p
-            for i, p in enumerate(pages)
-            if p not in self.level_pages and p.shape and 0 < p.imagewidth * p.imagelength <= 1 << 26
+            name: p for name, p in layout.associated.items() if p.shape and 0 < p.imagewidth * p.imagelength <= 1 << 26
         }
         self.properties = self._properties()
-        self.mpp = self._mpp()
+        self.properties.update(layout.properties)
+        self.mpp = layout.mpp or self._mpp()
         self._cucim_problem = self._find_cucim_problem()
+
+    def _generic_layout(self, pages: list) -> VendorLayout:
+        """Generic TIFF, Aperio SVS and OME-TIFF: the first image and its reductions."""
+        level_pages = self._find_levels(pages)
+        associated = {_associated_name(p, i, self.vendor): p for i, p in enumerate(pages) if p not in level_pages}
+        return VendorLayout([Level(p) for p in level_pages], associated)
 
     def _main_pages(self) -> list:
         pages, seen = [], set()

@@ -1,0 +1,41 @@
+"""What a vendor layout module returns: the scanned image's levels, its associated images, its metadata.
+
+Each vendor (``_ndpi``, ``_scn``, ``_bif``, ``_philips``) has a small module with
+``read_layout(tif, pages) -> VendorLayout`` that follows the format's own rules
+(OpenSlide's format pages and tifffile's series), never "IFD 0 is level 0".
+Generic TIFF, Aperio and OME-TIFF use the rules in ``_tiff``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Level", "VendorLayout"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One pyramid level: its TIFF page and its real size (smaller than the page's where tiles pad it)."""
+
+    page: Any
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return None if self.width is None else (self.width, self.height)
+
+
+@dataclass
+class VendorLayout:
+    """The scanned image as a vendor lays it out."""
+
+    #: Level 0 first: the scanned image only, never label, macro or thumbnail.
+    levels: list[Level]
+    #: Label, macro, thumbnail, ...: name -> TIFF page.
+    associated: dict[str, Any] = field(default_factory=dict)
+    #: Vendor metadata with OpenSlide's prefixes ("hamamatsu.", "leica.", "ventana.", "philips.").
+    properties: dict[str, str] = field(default_factory=dict)
+    #: Microns per pixel (x, y) at level 0, or None to take the resolution tags.
+    mpp: tuple[float, float] | None = None

@@ -77,6 +77,23 @@ def test_file_that_crashes_cucim_never_reaches_it(slides):
     assert result.stdout.startswith("tifffile")
 
 
+@needs_cucim
+def test_damage_tifffile_only_warns_about_keeps_cucim_away(slides, tmp_path):
+    """An associated image's StripOffsets pointing outside the file has crashed cuCIM's open."""
+    path = tmp_path / "bad-macro-offsets.svs"
+    path.write_bytes(slides["svs"].read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        macro = next(p for p in tif.pages if "macro" in (p.description or ""))
+        entry = macro.tags["StripOffsets"].offset
+    with open(path, "r+b") as f:
+        f.seek(entry + 8)  # the entry's value offset (classic TIFF)
+        f.write((0xFFFFFF00).to_bytes(4, "little"))
+    with open_slide(path) as slide, open_slide(slides["svs"], backend="tifffile") as good:
+        assert slide.backend == "tifffile"
+        assert "tifffile reports damage" in slide.fallback_reason and "invalid value offset" in slide.fallback_reason
+        np.testing.assert_array_equal(slide.read_level(1, 0, 0, 500, 400), good.read_level(1, 0, 0, 500, 400))
+
+
 def test_backend_forced_by_environment(slides, monkeypatch):
     monkeypatch.setenv("NAPARI_WSI_IO_BACKEND", "tifffile")
     with open_slide(slides["svs"]) as slide:

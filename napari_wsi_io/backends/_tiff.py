@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import importlib
+import logging
 import math
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -293,6 +295,26 @@ def _associated_name(page, index: int, vendor: str) -> str:
     return "thumbnail" if vendor == "aperio" and index == 1 else f"image{index}"
 
 
+class _TifffileComplaints(logging.Handler):
+    """Collects what tifffile logs about this thread's file while the layout is read."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self._thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread:
+            self.messages.append(record.getMessage())
+
+    def __enter__(self) -> _TifffileComplaints:
+        logging.getLogger("tifffile").addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger("tifffile").removeHandler(self)
+
+
 class TiffLayout:
     """Levels, associated images and metadata of a TIFF slide.
 
@@ -312,17 +334,21 @@ class TiffLayout:
             raise SlideReadError(self.path, "the file is empty")
         if not is_tiff_file(self.path):
             raise SlideReadError(self.path, "not a TIFF file (no TIFF header)")
-        try:
-            self._tif = tifffile.TiffFile(self.path)
-        except Exception as exc:  # tifffile raises many types for damaged headers
-            raise SlideReadError(self.path, f"damaged TIFF structure ({exc})") from None
-        try:
-            self._inspect()
-        except BaseException as exc:
-            self._tif.close()
-            if isinstance(exc, (SlideReadError, MemoryError)) or not isinstance(exc, Exception):
-                raise
-            raise SlideReadError(self.path, f"damaged TIFF tags ({type(exc).__name__}: {exc})") from None
+        with _TifffileComplaints() as complaints:
+            try:
+                self._tif = tifffile.TiffFile(self.path)
+            except Exception as exc:  # tifffile raises many types for damaged headers
+                raise SlideReadError(self.path, f"damaged TIFF structure ({exc})") from None
+            try:
+                self._inspect()
+            except BaseException as exc:
+                self._tif.close()
+                if isinstance(exc, (SlideReadError, MemoryError)) or not isinstance(exc, Exception):
+                    raise
+                raise SlideReadError(self.path, f"damaged TIFF tags ({type(exc).__name__}: {exc})") from None
+        # A tag tifffile only warns about (in any IFD, associated images too) has crashed cuCIM's open.
+        if complaints.messages and self._cucim_problem is None:
+            self._cucim_problem = f"tifffile reports damage ({complaints.messages[0]})"
 
     def _inspect(self) -> None:
         pages = self._main_pages()

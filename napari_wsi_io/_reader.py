@@ -8,23 +8,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._errors import SlideReadError
-from .backends import Slide, is_tiff_file, open_slide
+from .backends import Slide, is_tiff_file, open_slide, openslide_format
 from .pyramid import display_pyramid
 
 __all__ = ["associated_layers", "napari_get_reader", "read_slide", "slide_layers"]
 
-SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".qptiff")
+TIFF_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".qptiff")
+# Formats OpenSlide reads and tifffile does not (napari.yaml lists the same patterns).
+OPENSLIDE_SUFFIXES = (".mrxs", ".vms", ".vmu", ".svslide", ".dcm")
+SUFFIXES = TIFF_SUFFIXES + OPENSLIDE_SUFFIXES
 _ASSOCIATED_MAX_PIXELS = 1 << 24
 LayerData = tuple
 
 
 def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
-    """Return ``read_slide`` for a single whole-slide TIFF; None, quietly, otherwise."""
+    """Return ``read_slide`` for a single whole slide (file, or DICOM folder); None, quietly, otherwise."""
     if isinstance(path, (list, tuple)):
         if len(path) != 1:
             return None
         path = path[0]
     path = os.fspath(path)
+    if os.path.isdir(path):
+        return read_slide if dicom_file(path) else None
     # A bad file with a slide suffix is still ours, so that the user gets a
     # precise error instead of "no reader found".
     if path.lower().endswith(SUFFIXES) or (os.path.isfile(path) and is_tiff_file(path)):
@@ -32,8 +37,16 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
     return None
 
 
+def dicom_file(folder: str | os.PathLike) -> str | None:
+    """A DICOM file of a whole-slide series in ``folder`` (OpenSlide finds the rest), or None."""
+    with os.scandir(folder) as entries:
+        candidates = sorted(e.path for e in entries if e.is_file() and e.name.lower().endswith(".dcm"))
+    return next((c for c in candidates if openslide_format(c) == "dicom"), None)
+
+
 def read_slide(path: str | list[str]) -> list[LayerData]:
     paths = [path] if isinstance(path, (str, os.PathLike)) else path
+    paths = [(dicom_file(p) or p) if os.path.isdir(p) else p for p in paths]
     return [layer for p in paths for layer in slide_layers(p)]
 
 

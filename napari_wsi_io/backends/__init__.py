@@ -1,8 +1,9 @@
-"""Slide access: cuCIM first, tifffile/imagecodecs as the fallback.
+"""Slide access: cuCIM first, tifffile/imagecodecs as the fallback, OpenSlide for what is not TIFF.
 
 ``open_slide`` probes the TIFF structure with tifffile (IFDs only), sends the
 file to cuCIM when cuCIM reads it correctly and safely, and otherwise to the
-fallback.  ``NAPARI_WSI_IO_BACKEND`` forces a backend.
+fallback.  Formats that are not TIFF (MIRAX, VMS/VMU, DICOM, Sakura) go to
+OpenSlide.  ``NAPARI_WSI_IO_BACKEND`` forces a backend.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 from .._errors import SlideReadError
 from ._base import Slide
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
+from ._openslide import OpenSlideFileSlide, openslide_format
 from ._tiff import TiffLayout, is_tiff_file
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "gpu_problem",
     "is_tiff_file",
     "open_slide",
+    "openslide_format",
 ]
 
 ENV_VAR = "NAPARI_WSI_IO_BACKEND"
@@ -91,6 +94,12 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
     device = _resolve_device(device)
     if device == "cuda" and name not in ("auto", "cucim"):
         raise ValueError(f"device 'cuda' needs the cucim backend, not {name!r}")
+    if not is_tiff_file(path) and (fmt := openslide_format(path)):
+        if name not in ("auto", "openslide"):
+            raise SlideReadError(path, f"backend {name!r} cannot read {fmt} files; OpenSlide reads them")
+        slide = OpenSlideFileSlide(path)
+        slide.fallback_reason = f"not a TIFF file: OpenSlide reads {fmt} files"
+        return slide
     layout = TiffLayout(path)
     try:
         if name != "auto":

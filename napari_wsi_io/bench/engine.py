@@ -236,7 +236,8 @@ def _configs(plan: BenchPlan, slide: Slide, levels: list[int], backends: list[st
         w, h = slide.level_dimensions[level]
         tiles = slide.tiles[level]
         tile_rows = [(0, y, w, min(tiles.tile_height, h - y)) for y in range(0, h, tiles.tile_height)]
-        for repeat in range(plan.repeats):
+        # The decode limit decodes the file's own tiles; formats OpenSlide alone reads have none to hand.
+        for repeat in range(plan.repeats if tiles.bytecounts is not None else 0):
             configs.append(_Config(level, "imagecodecs", "decode-limit", "tiles", cores(), repeat, (w, h), tile_rows))
         for repeat in range(plan.repeats):
             for backend in backends:
@@ -472,7 +473,7 @@ class _Run:
             try:
                 slide = self.slide(name)
             except SlideReadError:
-                slide = self.slide("tifffile")
+                slide = self.slide(self.resolved.backends[0])
             ref = _Reference(slide, level)
             cancel = threading.Event()
             errors: list[BaseException] = []

@@ -60,7 +60,7 @@ class ExportSummary:
     seconds: float
     raw_bytes: int  # uncompressed size of the exported pixels
     output_bytes: int  # size of the store on disk
-    source_bytes: int  # compressed size of the same levels in the slide
+    source_bytes: int | None  # compressed size of the same levels in the slide (None: not known)
     compression: str
     scheduler: str
     extra: dict = field(default_factory=dict)
@@ -79,7 +79,12 @@ class ExportSummary:
             f"wrote {self.path}: levels {','.join(map(str, self.levels))}, {self.pixels / 1e6:.1f} MP in "
             f"{self.seconds:.1f} s ({self.megapixels_per_second:.1f} MP/s, {self.scheduler}); "
             f"{_size(self.output_bytes)} on disk, compression {self.compression} ratio "
-            f"{self.compression_ratio:.2f}:1 ({self.output_bytes / max(self.source_bytes, 1):.2f}x the slide's tiles)"
+            f"{self.compression_ratio:.2f}:1"
+            + (
+                f" ({self.output_bytes / max(self.source_bytes, 1):.2f}x the slide's tiles)"
+                if self.source_bytes
+                else ""
+            )
         )
 
 
@@ -137,8 +142,9 @@ def _tree_size(root: Path) -> int:
     return total
 
 
-def _source_bytes(slide: Slide, levels: list[int]) -> int:
-    return int(sum(int(slide.tiles[level].bytecounts.sum()) for level in levels))
+def _source_bytes(slide: Slide, levels: list[int]) -> int | None:
+    counts = [slide.tiles[level].bytecounts for level in levels]
+    return None if any(c is None for c in counts) else int(sum(int(c.sum()) for c in counts))
 
 
 def _publish(partial: Path, out: Path, overwrite: bool) -> None:

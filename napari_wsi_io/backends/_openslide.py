@@ -1,0 +1,161 @@
+"""Formats only OpenSlide reads (MIRAX, Hamamatsu VMS/VMU, DICOM, Sakura, ...): its levels as ours.
+
+``OpenSlideLayout`` stands in for ``TiffLayout`` where there is no TIFF to probe:
+the levels, metadata and associated images come from OpenSlide, and every read
+goes through ``OpenSlide.read_region``.  It is chosen after cuCIM and tifffile.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+from .._errors import SlideReadError
+from ._base import Slide
+
+__all__ = ["OpenSlideFileSlide", "OpenSlideLayout", "openslide_format"]
+
+
+def openslide_format(path: str | os.PathLike) -> str | None:
+    """OpenSlide's name for the file's format (e.g. "mirax"), or None when it can't open it or isn't installed."""
+    try:
+        import openslide
+
+        return openslide.OpenSlide.detect_format(os.fspath(path))
+    except Exception:  # not installed, or a file it cannot even look at
+        return None
+
+
+class _Level:
+    """One OpenSlide level, with the part of ``LevelTiles``' interface the readers use."""
+
+    samples, dtype, compression, jpeg, tiled, bytecounts = 3, np.dtype(np.uint8), None, None, True, None
+
+    def __init__(self, layout: OpenSlideLayout, level: int | str, width: int, height: int, tile: tuple[int, int]):
+        self.layout, self.level, self.width, self.height = layout, level, width, height
+        self.tile_width, self.tile_height = tile
+        self.rows, self.cols = -(-height // self.tile_height), -(-width // self.tile_width)
+        self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
+
+    def where(self, ty: int, tx: int) -> str:
+        return f"{self.label}, tile ({tx}, {ty})"
+
+    def tile_range(self, y: int, x: int, h: int, w: int) -> tuple[range, range]:
+        return (
+            range(y // self.tile_height, (y + h - 1) // self.tile_height + 1),
+            range(x // self.tile_width, (x + w - 1) // self.tile_width + 1),
+        )
+
+    def check_region(self, y: int, x: int, h: int, w: int) -> None:
+        """OpenSlide checks its own tiles."""
+
+    def decode(self, ty: int, tx: int) -> np.ndarray:
+        y, x = ty * self.tile_height, tx * self.tile_width
+        h, w = min(self.tile_height, self.height - y), min(self.tile_width, self.width - x)
+        return self.read_into(np.empty((h, w, 3), np.uint8), y, x)
+
+    def read_into(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
+        out[...] = self.layout.read(self.level, x, y, out.shape[1], out.shape[0])
+        return out
+
+
+class _Associated:
+    """An associated image's size, as a TIFF page would give it."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.imagewidth, self.imagelength, self.shape = width, height, (height, width, 3)
+
+
+class OpenSlideLayout:
+    """Levels, metadata and associated images of a slide OpenSlide opens."""
+
+    uses_subifds = False
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise SlideReadError(self.path, "no such file")
+        fmt = openslide_format(self.path)
+        if fmt is None:
+            raise SlideReadError(self.path, "not a slide format napari-wsi-io or OpenSlide can read")
+        import openslide
+
+        try:
+            self._osr = openslide.OpenSlide(self.path)
+        except Exception as exc:  # OpenSlideError, OpenSlideUnsupportedFormatError
+            raise SlideReadError(self.path, f"OpenSlide ({fmt}): {exc}") from None
+        # OpenSlide handles are thread-safe; closing one that is being read is not.
+        self._readers, self._closed, self._idle = 0, False, threading.Condition()
+        props = dict(self._osr.properties)
+        self.vendor = props.get("openslide.vendor", fmt)
+        self.properties = {**props, "napari_wsi_io.vendor": self.vendor}
+        try:
+            mpp = (float(props["openslide.mpp-x"]), float(props["openslide.mpp-y"]))
+        except (KeyError, ValueError):
+            mpp = None
+        self.mpp = mpp if mpp and all(0 < m < 1000 for m in mpp) else None
+        self.levels = []
+        for i, (w, h) in enumerate(self._osr.level_dimensions):
+            tile = (
+                int(props.get(f"openslide.level[{i}].tile-width", 256)),
+                int(props.get(f"openslide.level[{i}].tile-height", 256)),
+            )
+            self.levels.append(_Level(self, i, w, h, tile))
+        self.associated_pages = {}
+        for name in self._osr.associated_images:
+            w, h = self._osr.associated_images[name].size
+            self.associated_pages[name] = _Associated(w, h)
+        self.level_pages = self.levels
+
+    def cucim_problem(self) -> str:
+        return f"{self.vendor} files are not TIFF; OpenSlide reads them"
+
+    def tiles(self, fd: int, turbojpeg: bool = False) -> list[_Level]:
+        return self.levels
+
+    def associated_tiles(self, name: str, fd: int) -> _Level:
+        page = self.associated_pages[name]
+        return _Level(self, name, page.imagewidth, page.imagelength, (page.imagewidth, page.imagelength))
+
+    def read(self, level: int | str, x: int, y: int, width: int, height: int) -> np.ndarray:
+        """RGB pixels of a region in level coordinates (or a whole associated image)."""
+        where = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
+        with self._idle:
+            if self._closed:
+                raise SlideReadError(self.path, f"{where}: the slide is closed")
+            self._readers += 1
+        try:
+            if isinstance(level, str):
+                rgba = self._osr.associated_images[level]
+            else:
+                ds = self._osr.level_downsamples[level]
+                rgba = self._osr.read_region((round(x * ds), round(y * ds)), level, (width, height))
+            return np.asarray(rgba.convert("RGBA"))[..., :3]
+        except Exception as exc:  # OpenSlideError for a damaged tile
+            raise SlideReadError(self.path, f"{where}: OpenSlide: {exc}") from None
+        finally:
+            with self._idle:
+                self._readers -= 1
+                self._idle.notify_all()
+
+    def close(self) -> None:
+        with self._idle:
+            if self._closed:
+                return
+            self._closed = True
+            self._idle.wait_for(lambda: self._readers == 0)
+        self._osr.close()
+
+
+class OpenSlideFileSlide(Slide):
+    """A slide in a format only OpenSlide reads."""
+
+    backend = "openslide"
+
+    def __init__(self, path: str | os.PathLike, layout: OpenSlideLayout | None = None) -> None:
+        super().__init__(path, layout or OpenSlideLayout(path))
+
+    def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
+        self.tiles[level].read_into(out, y, x)

@@ -108,6 +108,66 @@ def test_cli_info_bench_and_convert_on_an_openslide_format(vmu, tmp_path):
     np.testing.assert_array_equal(np.moveaxis(group["0"][:], 0, -1), rgb)
 
 
+WSI_STORAGE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
+
+
+def write_dicom_wsi(folder: Path, image: np.ndarray, tile: int = 256, mpp: float = 0.5, levels: int = 2) -> list[Path]:
+    """A DICOM WSI series, one file per level, uncompressed RGB frames in TILED_FULL order."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    study, series, frame_of_ref = generate_uid(), generate_uid(), generate_uid()
+    paths = []
+    for level in range(levels):
+        img = image[:: 2**level, :: 2**level]
+        h, w, _ = img.shape
+        rows, cols = -(-h // tile), -(-w // tile)
+        padded = np.zeros((rows * tile, cols * tile, 3), np.uint8)
+        padded[:h, :w] = img
+        frames = padded.reshape(rows, tile, cols, tile, 3).swapaxes(1, 2)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = WSI_STORAGE, generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = WSI_STORAGE, meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame_of_ref
+        ds.Modality = "SM"
+        ds.ImageType = ["ORIGINAL" if level == 0 else "DERIVED", "PRIMARY", "VOLUME", "NONE"]
+        ds.Rows = ds.Columns = tile
+        ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows, ds.TotalPixelMatrixFocalPlanes = w, h, 1
+        ds.NumberOfFrames, ds.DimensionOrganizationType = rows * cols, "TILED_FULL"
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        spacing = mpp * 2**level / 1000  # mm
+        measures = Dataset()
+        measures.PixelSpacing, measures.SliceThickness = [spacing, spacing], 0.001
+        shared = Dataset()
+        shared.PixelMeasuresSequence = Sequence([measures])
+        ds.SharedFunctionalGroupsSequence = Sequence([shared])
+        ds.ImagedVolumeWidth, ds.ImagedVolumeHeight = w * spacing, h * spacing
+        ds.PixelData = frames.tobytes()
+        paths.append(folder / f"level{level}.dcm")
+        ds.save_as(paths[-1], enforce_file_format=True)
+    return paths
+
+
+def test_a_dicom_folder_opens_in_the_napari_reader(tmp_path):
+    pytest.importorskip("pydicom")
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (700, 900, 3), dtype=np.uint8)
+    write_dicom_wsi(tmp_path, image)
+    reader = napari_get_reader(str(tmp_path))
+    assert reader is not None
+    [(data, kwargs, _)] = reader(str(tmp_path))
+    assert kwargs["metadata"]["backend"] == "openslide" and kwargs["metadata"]["vendor"] == "dicom"
+    assert kwargs["scale"] == pytest.approx((0.5, 0.5))
+    assert [level.shape for level in data] == [(700, 900, 3), (350, 450, 3)]
+    np.testing.assert_array_equal(np.asarray(data[0]), image)
+    np.testing.assert_array_equal(np.asarray(data[1]), image[::2, ::2])
+
+
 def test_folders_are_read_only_when_they_hold_a_dicom_slide(tmp_path):
     assert napari_get_reader(str(tmp_path)) is None
     (tmp_path / "not-a-slide.dcm").write_bytes(b"\0" * 200)

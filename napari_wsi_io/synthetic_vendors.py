@@ -104,6 +104,16 @@ def aperio_j2k_levels(shape: tuple[int, int], min_level_side: int = 256, seed: i
     return levels
 
 
+def _aperio_j2k_label_macro(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A small label (printed lines) and macro (the slide glass with the tissue)."""
+    rng = np.random.default_rng((seed, 99))
+    label = np.full((160, 160, 3), 250, np.uint8)
+    label[20:140:12, 16:144] = rng.integers(0, 60, (10, 128, 3), dtype=np.uint8)
+    macro = np.full((120, 360, 3), 205, np.uint8)
+    macro[20:100, 120:340] = aperio_j2k_image((80, 220), seed)
+    return label, macro
+
+
 def write_aperio_j2k(
     path: str | os.PathLike,
     shape: tuple[int, int] = (1024, 1536),
@@ -126,8 +136,6 @@ def write_aperio_j2k(
     lossless, so only the chroma sampling loses anything.
     """
     import tifffile
-
-    from .synthetic import _associated
 
     if tile % 16 or tile < 64:
         raise ValueError(f"tile must be a multiple of 16 and at least 64 (OpenJPEG's 6 resolutions), not {tile}")
@@ -160,20 +168,21 @@ def write_aperio_j2k(
                     ),
                     metadata=None,
                 )
+        label, macro = _aperio_j2k_label_macro(seed)
         tw.write(
-            _associated("label", seed),
+            label,
             photometric="rgb",
             compression="lzw",
             subfiletype=1,
-            description="Aperio Image Library v12.0.15\r\nlabel 400x400",
+            description=f"Aperio Image Library v12.0.15\r\nlabel {label.shape[1]}x{label.shape[0]}",
             metadata=None,
         )
         tw.write(
-            _associated("macro", seed),
+            macro,
             photometric="rgb",
             compression="jpeg",
             subfiletype=9,
-            description="Aperio Image Library v12.0.15\r\nmacro 1500x500",
+            description=f"Aperio Image Library v12.0.15\r\nmacro {macro.shape[1]}x{macro.shape[0]}",
             metadata=None,
         )
     return path

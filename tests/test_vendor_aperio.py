@@ -262,3 +262,43 @@ def test_cucim_colours_that_differ_from_openslides_send_the_file_to_the_fallback
     finally:
         layout.close()
     assert problem == "cuCIM decodes the JPEG 2000 YCbCr tiles (Aperio 33003) to other colours than OpenSlide"
+
+
+FUZZ = {"tiles": 14, "semantics": 4, "tile size": 3, "truncated": 3, "associated": 3, "ifd": 3}
+
+
+@pytest.mark.slow
+def test_fuzzed_half_chroma_slides_give_correct_pixels_or_a_clean_error(tmp_path, capsys):
+    """test_fuzz's mutations and judge (subprocesses, memory limit, watchdog) on a 4:2:2 Aperio 33003 source."""
+    import test_fuzz as fuzz
+
+    source = write_aperio_j2k(tmp_path / "src-j2k-422.svs", (480, 720), min_level_side=240)
+    with tifffile.TiffFile(source) as tif:
+        ref = tmp_path / "src-j2k-422.npz"
+        np.savez(ref, *[fuzz.rgb_reference(page, tif.filehandle) for page in fuzz.level_pages(tif)])
+    original, layout = source.read_bytes(), fuzz.read_layout(source)
+    rng = np.random.default_rng(fuzz.SEED)
+    jobs = []
+    for kind, count in FUZZ.items():
+        for i in range(count):
+            data = bytearray(original)
+            what, intact = fuzz.MUTATIONS[kind](data, layout, rng)
+            path = tmp_path / f"{kind.replace(' ', '-')}-{i:02d}.svs"
+            path.write_bytes(bytes(data))
+            jobs.append(
+                {
+                    "path": str(path),
+                    "kind": kind,
+                    "source": str(source),
+                    "what": what,
+                    "intact": intact,
+                    "ref": str(ref),
+                }
+            )
+    results = fuzz.run_fuzz(jobs, tmp_path)
+    report = fuzz.summarize(results)
+    with capsys.disabled():
+        print("\n" + report)
+    assert not [r for r in results if r["verdict"] in fuzz.FAILURES], report
+    verdicts = {r["verdict"] for r in results}
+    assert "clean error" in verdicts and verdicts & {"ok (intact)", "ok (as tifffile decodes)"}, report

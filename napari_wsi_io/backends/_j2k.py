@@ -16,11 +16,15 @@ codestream is not subsampled, and checks once what this imagecodecs does.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 __all__ = ["imagecodecs_returns_ycbcr", "j2k_half_chroma", "j2k_problem", "ycbcr_to_rgb"]
 
 _SOC_SIZ = b"\xff\x4f\xff\x51"
+# The SIZ marker segment after its code: Lsiz, Rsiz, Xsiz, Ysiz, XOsiz, YOsiz, XTsiz, YTsiz, XTOsiz, YTOsiz, Csiz.
+_SIZ = struct.Struct(">HHIIIIIIIIH")
 _EOC = b"\xff\xd9"
 _MAX_CODESTREAM_TILES = 256
 
@@ -60,11 +64,8 @@ def j2k_problem(
         return "JPEG 2000 tile is truncated (no end marker)"
     if len(stream) < 6 + 38:
         return "JPEG 2000 tile has a corrupt header"
-    siz = stream[4:]
-    length = int.from_bytes(siz[0:2], "big")
-    x, y, x0, y0, tw, th, tx0, ty0 = (int.from_bytes(siz[4 + 4 * i : 8 + 4 * i], "big") for i in range(8))
-    ncomp = int.from_bytes(siz[36:38], "big")
-    if length != 38 + 3 * ncomp or len(siz) < length:
+    length, _, x, y, x0, y0, tw, th, tx0, ty0, ncomp = _SIZ.unpack_from(stream, 4)
+    if length != 38 + 3 * ncomp or len(stream) < 4 + length:
         return "JPEG 2000 tile has a corrupt header"
     if (x - x0, y - y0) != (width, height):
         return f"JPEG 2000 tile is {x - x0}x{y - y0} where the TIFF says {width}x{height}"
@@ -74,28 +75,23 @@ def j2k_problem(
         return "JPEG 2000 tile has an invalid tiling"
     if -(-(x - tx0) // tw) * -(-(y - ty0) // th) > _MAX_CODESTREAM_TILES:
         return "JPEG 2000 tile has an implausible number of codestream tiles"
-    sampling = [tuple(siz[39 + 3 * i : 41 + 3 * i]) for i in range(ncomp)]
-    if any(siz[38 + 3 * i] != bits - 1 for i in range(ncomp)):
+    comps = stream[42 : 42 + 3 * ncomp]  # per component: depth - 1, dx, dy
+    if comps[0::3].count(bits - 1) != ncomp:
         return "JPEG 2000 tile has components of another depth than the TIFF"
-    if sampling == [(1, 1)] * ncomp:
+    dx, dy = comps[1::3], comps[2::3]
+    if dx == dy == b"\x01" * ncomp:
         return None
-    if half_chroma and sampling == _HALF_CHROMA:
+    if half_chroma and dx == b"\x01\x02\x02" and dy == b"\x01\x01\x01":
         # Chroma sample i covers pixels 2i and 2i+1 only when the image starts at 0.
         return None if x0 == 0 and y0 == 0 else "JPEG 2000 tile with half-width chroma has an image offset"
-    return f"JPEG 2000 tile has components sampled {_sampling_text(sampling)}, which is not supported"
-
-
-_HALF_CHROMA = [(1, 1), (2, 1), (2, 1)]
-
-
-def _sampling_text(sampling: list[tuple[int, int]]) -> str:
-    return ", ".join(f"{dx}x{dy}" for dx, dy in sampling)
+    sampling = ", ".join(f"{a}x{b}" for a, b in zip(dx, dy))
+    return f"JPEG 2000 tile has components sampled {sampling}, which is not supported"
 
 
 def j2k_half_chroma(data: bytes) -> bool:
     """True for a codestream (checked by ``j2k_problem``) whose chroma is at half width."""
-    siz = _codestream(data)[4:]
-    return siz[36:38] == b"\x00\x03" and siz[42] == 2
+    stream = _codestream(data)
+    return stream[40:42] == b"\x00\x03" and stream[46] == 2
 
 
 # OpenSlide's tables (src/make-tables.c); cuCIM's differ from them by at most 1.

@@ -124,6 +124,26 @@ def test_the_probe_keeps_aperio_jpeg2000_on_cucim_and_the_decoders_agree(files, 
         assert max_error(a, b) <= 1
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_napari_layers_show_openslides_colours(files, backend):
+    """The multiscale layer data and the associated images, as napari gets them, for a 4:2:2 slide."""
+    from napari_wsi_io._reader import associated_layers, slide_layers
+
+    [(data, kwargs, kind)] = slide_layers(files["33003-half"], backend)
+    assert kind == "image" and kwargs["rgb"] and kwargs["metadata"]["vendor"] == "aperio"
+    assert kwargs["metadata"]["backend"] == backend
+    for level, ref in zip(data, openslide_levels(files["33003-half"]), strict=True):
+        assert max_error(np.asarray(level), ref) <= 1
+    with openslide.OpenSlide(files["33003-half"]) as ref:
+        expected = {name: np.asarray(image)[..., :3] for name, image in ref.associated_images.items()}
+    got = {
+        layer[1]["name"].rsplit(" ", 1)[-1]: np.asarray(layer[0]) for layer in associated_layers(files["33003-half"])
+    }
+    assert set(got) == set(expected)
+    for name, image in expected.items():  # JPEG thumbnail and macro: libjpeg builds round differently
+        assert got[name].shape == image.shape and np.abs(got[name].astype(int) - image).mean() < 1
+
+
 def test_half_width_chroma_is_really_half_width_and_costs_only_chroma_detail(files):
     """The codestreams are 4:2:2; OpenSlide's pixels are the source's, but for colour edges between pixel pairs."""
     with tifffile.TiffFile(files["33003-half"]) as tif:

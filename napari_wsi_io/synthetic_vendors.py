@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_aperio_j2k"]
+__all__ = [
+    "aperio_j2k_image",
+    "aperio_j2k_levels",
+    "encode_aperio_j2k_tile",
+    "rgb_to_ycbcr",
+    "write_aperio_j2k",
+]
 
 
 # -- Aperio SVS with JPEG 2000 tiles (compressions 33003 and 33005) --
@@ -60,16 +66,16 @@ def encode_aperio_j2k_tile(tile: np.ndarray, compression: int = APERIO_J2K_YCBCR
         return imagecodecs.jpeg2k_encode(tile, codecformat=imagecodecs.JPEG2K.CODEC.J2K, reversible=True, mct=True)
     if compression != APERIO_J2K_YCBCR:
         raise ValueError(f"compression must be {APERIO_J2K_YCBCR} or {APERIO_J2K_RGB}, not {compression}")
-    from ._openjpeg import encode_j2k
-
     ycc = rgb_to_ycbcr(tile)
-    planes = [ycc[..., 0], ycc[..., 1], ycc[..., 2]]
     if chroma == "full":
-        return encode_j2k(planes, [(1, 1)] * 3)
+        return imagecodecs.jpeg2k_encode(ycc, codecformat=imagecodecs.JPEG2K.CODEC.J2K, reversible=True, mct=False)
     if chroma != "half":
         raise ValueError(f"chroma must be 'full' or 'half', not {chroma!r}")
     if tile.shape[1] % 2:
         raise ValueError("half-width chroma needs an even tile width")
+    from ._openjpeg import encode_j2k  # imagecodecs cannot subsample components
+
+    planes = [ycc[..., 0], ycc[..., 1], ycc[..., 2]]
     # Each chroma sample is the mean of two horizontal neighbours (SIZ dx=2, dy=1).
     halves = [np.round((p[:, 0::2].astype(np.float32) + p[:, 1::2]) / 2).astype(np.uint8) for p in planes[1:]]
     return encode_j2k([planes[0], *halves], [(1, 1), (2, 1), (2, 1)])

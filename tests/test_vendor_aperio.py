@@ -54,6 +54,13 @@ def max_error(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(int) - b).max())
 
 
+def first_tile(path) -> bytes:
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        tif.filehandle.seek(page.dataoffsets[0])
+        return tif.filehandle.read(page.databytecounts[0])
+
+
 def siz_offset(path, tile: int = 1, page: int = 0) -> int:
     """File offset of the SIZ marker segment's length field in one tile's codestream."""
     with tifffile.TiffFile(path) as tif:
@@ -96,6 +103,11 @@ def test_openslide_and_the_reader_see_the_same_aperio_slide(files, kind):
     assert dims == ((560, 400), (280, 200)) and names == {"label", "macro", "thumbnail"}
     with tifffile.TiffFile(path) as tif:
         assert {int(p.compression) for p in tif.pages if p.is_tiled} == {KINDS[kind][0]}
+    # As Aperio writes them: 33003 without the codestream's colour transform (COD's MCT byte), 33005 with it.
+    tile = first_tile(path)
+    cod = tile.index(b"\xff\x52")
+    assert tile[cod + 8] == (1 if kind == "33005" else 0)
+    assert j2k_half_chroma(tile) == (kind == "33003-half")
     with open_slide(path) as slide:
         assert slide.layout.vendor == "aperio"
         assert slide.level_dimensions == dims
@@ -146,10 +158,7 @@ def test_the_napari_layers_show_openslides_colours(files, backend):
 
 def test_half_width_chroma_is_really_half_width_and_costs_only_chroma_detail(files):
     """The codestreams are 4:2:2; OpenSlide's pixels are the source's, but for colour edges between pixel pairs."""
-    with tifffile.TiffFile(files["33003-half"]) as tif:
-        page = tif.pages[0]
-        tif.filehandle.seek(page.dataoffsets[0])
-        data = tif.filehandle.read(page.databytecounts[0])
+    data = first_tile(files["33003-half"])
     assert j2k_half_chroma(data) and j2k_problem(data, 240, 240, 3, 8, half_chroma=True) is None
     assert (
         j2k_problem(data, 240, 240, 3, 8)

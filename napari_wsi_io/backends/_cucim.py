@@ -95,6 +95,34 @@ def _first_tiles_problem(path: str, layout: TiffLayout) -> str | None:
     return None
 
 
+_APERIO_J2K_YCBCR = 33003
+_COLOUR_TOLERANCE = 2  # cuCIM's YCbCr tables differ from OpenSlide's by 1
+
+
+def _ycbcr_colour_problem(path: str, image, layout: TiffLayout) -> str | None:
+    """cuCIM's colours of level 0's first Aperio 33003 tile against the fallback's (OpenSlide's conversion).
+
+    cuCIM converts 33003's YCbCr itself, with its own chroma upsampling, which
+    has changed between releases: one tile shows whether this cuCIM agrees.
+    """
+    tiles = layout.levels[0]
+    if tiles.compression != _APERIO_J2K_YCBCR or tiles.samples != 3:
+        return None
+    h, w = min(tiles.tile_height, tiles.height), min(tiles.tile_width, tiles.width)
+    fd = os.open(path, os.O_RDONLY)
+    try:  # a tile the fallback refuses is refused in cuCIM too (SlideReadError)
+        expected = tiles.bind(fd).read_into(np.empty((h, w, 3), np.uint8), 0, 0)
+    finally:
+        os.close(fd)
+    try:
+        got = np.asarray(image.read_region((0, 0), (w, h), 0))
+    except Exception as exc:
+        return f"level 0, tile (0, 0): cuCIM: {exc}"
+    if got.shape != expected.shape or np.abs(got.astype(np.int16) - expected).max() > _COLOUR_TOLERANCE:
+        return "cuCIM decodes the JPEG 2000 YCbCr tiles (Aperio 33003) to other colours than OpenSlide"
+    return None
+
+
 def _level0(v: int, downsample: float) -> int:
     # cuCIM maps a level-0 coordinate to floor(v0 / downsample) at the level,
     # so the smallest v0 that lands on v is ceil(v * downsample).
@@ -147,6 +175,8 @@ class CucimSlide(Slide):
         expected = tuple((t.width, t.height) for t in layout.levels)
         if dims != expected:
             raise SlideReadError(path, f"cuCIM sees levels {dims}, the TIFF has {expected}")
+        if problem := _ycbcr_colour_problem(path, image, layout):
+            raise SlideReadError(path, f"cuCIM cannot read it correctly: {problem}")
         return image
 
     def __reduce__(self):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import SlideReadError
-from ._j2k import j2k_problem, ycbcr_to_rgb
+from ._j2k import imagecodecs_returns_ycbcr, j2k_problem, ycbcr_to_rgb
 from ._jpeg import JpegChecker
 from ._vendor import Level, VendorLayout
 
@@ -196,7 +196,8 @@ class LevelTiles:
             problem = self.jpeg.problem(data, self.turbojpeg)
         elif self.compression in _JPEG2000:
             height = self.tile_height if self.tiled else min(self.tile_height, self.height - ty * self.tile_height)
-            problem = j2k_problem(data, self.tile_width, height, self.samples, self.bits)
+            half_chroma = self.compression == _APERIO_J2K_YCBCR  # Aperio's own sampling, read right everywhere
+            problem = j2k_problem(data, self.tile_width, height, self.samples, self.bits, half_chroma)
         if problem:
             raise SlideReadError(self.path, f"{self.where(ty, tx)}: {problem}")
 
@@ -204,6 +205,12 @@ class LevelTiles:
         """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level."""
         data = self.raw(ty, tx)
         self.check(ty, tx, data)
+        ycbcr = False
+        if self.compression == _APERIO_J2K_YCBCR and self.samples == 3:
+            try:  # imagecodecs converts half-width chroma itself, full-width not
+                ycbcr = imagecodecs_returns_ycbcr(data)
+            except ValueError as exc:
+                raise SlideReadError(self.path, f"{self.where(ty, tx)}: {exc}") from None
         try:
             tile = self._decode(data, ty * self.cols + tx, jpegtables=self._jpegtables)[0]
         except MemoryError:
@@ -215,7 +222,7 @@ class LevelTiles:
         if tile is not None and tile.ndim >= 3 and tile.size == math.prod(tile.shape[-3:]):
             tile = tile.reshape(tile.shape[-3:])
             if tile.shape[0] >= h and tile.shape[1] >= w and tile.shape[2] == self.samples:
-                if self.compression == _APERIO_J2K_YCBCR and self.samples == 3:  # tifffile leaves it YCbCr
+                if ycbcr:
                     return ycbcr_to_rgb(tile[:h, :w])
                 return tile[:h, :w]
         raise SlideReadError(self.path, f"{self.where(ty, tx)}: tile decodes to too few pixels")

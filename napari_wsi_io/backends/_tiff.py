@@ -57,6 +57,9 @@ _TAG_TYPES = {
     530: {3},  # YCbCrSubSampling
 }
 _CUCIM_VENDORS = {"aperio", "generic-tiff", "philips"}
+_NDPI_MCU_STARTS = 65426
+# An NDPI strip without McuStarts is decoded whole for each read: fine for the small levels and the macro.
+_NDPI_WHOLE_STRIP = 1 << 24
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
@@ -109,6 +112,14 @@ class LevelTiles:
         allowed = {1: (0, 1), 3: (2, 6) if self.compression == _JPEG else (2,)}[self.samples]
         if self.photometric not in allowed:
             self._fail(f"photometric {_enum_name(page.photometric)} with {self.samples} samples is not supported")
+        #: NDPI: the level is one JPEG strip read by restart interval (tifffile's "tiles").
+        self.restart = None
+        ndpi_strip = self.compression == _JPEG and page.is_ndpi and _NDPI_MCU_STARTS in page.tags
+        if not ndpi_strip and page.is_ndpi and not page.is_tiled and self.width * self.height > _NDPI_WHOLE_STRIP:
+            self._fail(
+                f"no McuStarts (tag {_NDPI_MCU_STARTS}): the {self.width}x{self.height} px JPEG strip "
+                "would have to be decoded whole for every view"
+            )
         if page.is_tiled:
             self.tile_height, self.tile_width = int(page.tilelength), int(page.tilewidth)
             if min(self.tile_height, self.tile_width) < 1 or max(self.tile_height, self.tile_width) > _MAX_TILE_SIDE:
@@ -125,7 +136,11 @@ class LevelTiles:
         expected = self.rows * self.cols
         if expected > _MAX_TILES:
             self._fail(f"{expected} tiles claimed: image dimensions {self.width}x{self.height} are implausible")
-        tag = page.tags.get("TileOffsets" if page.is_tiled else "StripOffsets")
+        if ndpi_strip:
+            from ._ndpi import RestartIntervals
+
+            self.restart = RestartIntervals(self, page, file_size)
+        tag = page.tags.get(_NDPI_MCU_STARTS if ndpi_strip else "TileOffsets" if page.is_tiled else "StripOffsets")
         stored = tag.count if tag is not None else 0
         if stored != expected or len(page.dataoffsets) != expected or len(page.databytecounts) != expected:
             self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
@@ -155,7 +170,11 @@ class LevelTiles:
                 if page.is_tiled
                 else {(self.width, self.tile_height), (self.width, last)}
             )
-            self.jpeg = JpegChecker(page.jpegtables, sizes, self.samples, self.bits, self.photometric, page.is_jfif)
+            self.jpeg = (
+                self.restart.checker
+                if self.restart
+                else JpegChecker(page.jpegtables, sizes, self.samples, self.bits, self.photometric, page.is_jfif)
+            )
             if self.jpeg.tables_problem:
                 self._fail(self.jpeg.tables_problem)
         self._decode = page.decode
@@ -185,12 +204,14 @@ class LevelTiles:
         data = os.pread(self._fd, count, offset)
         if len(data) != count:
             raise SlideReadError(self.path, f"{self.where(ty, tx)} lies past the end of the file")
-        return data
+        return self.restart.raw(data) if self.restart else data
 
     def check(self, ty: int, tx: int, data: bytes) -> None:
         """Raise for a JPEG or JPEG 2000 tile that decoders would crash on or silently turn into wrong pixels."""
         problem = None
-        if self.jpeg is not None:
+        if self.restart is not None:
+            problem = self.restart.problem(self, ty, tx, data)
+        elif self.jpeg is not None:
             problem = self.jpeg.problem(data, self.turbojpeg)
         elif self.compression in _JPEG2000:
             height = self.tile_height if self.tiled else min(self.tile_height, self.height - ty * self.tile_height)
@@ -200,6 +221,12 @@ class LevelTiles:
 
     def decode(self, ty: int, tx: int) -> np.ndarray:
         """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level."""
+        if self.restart is not None:
+            h = min(self.tile_height, self.height - ty * self.tile_height)
+            w = min(self.tile_width, self.width - tx * self.tile_width)
+            return self.read_into(
+                np.empty((h, w, self.samples), self.dtype), ty * self.tile_height, tx * self.tile_width
+            )
         data = self.raw(ty, tx)
         self.check(ty, tx, data)
         try:
@@ -226,6 +253,9 @@ class LevelTiles:
 
     def read_into(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
         """Decode the tiles under ``out`` (h, w, samples), placed at (y, x) in the level."""
+        if self.restart is not None:
+            self.restart.read_into(self, out, y, x)
+            return out
         h, w = out.shape[:2]
         th, tw = self.tile_height, self.tile_width
         rows, cols = self.tile_range(y, x, h, w)
@@ -268,7 +298,7 @@ def _resolution_mpp(page) -> tuple[float, float] | None:
 
 
 # Vendors whose layout has its own module (OpenSlide's vendor names).
-_VENDOR_MODULES: dict[str, str] = {}
+_VENDOR_MODULES: dict[str, str] = {"hamamatsu": "._ndpi"}
 
 
 def _vendor(tif) -> str:
@@ -436,6 +466,8 @@ class TiffLayout:
     def _find_cucim_problem(self) -> str | None:
         if self.uses_subifds:
             return "pyramid levels are stored in SubIFDs, which cuCIM does not read"
+        if self.vendor == "hamamatsu":  # checked with cuCIM 26.10: "Cannot find a plugin" (as .tif: refused too)
+            return "cuCIM has no NDPI reader (its levels are JPEG strips read here by restart interval)"
         if self.vendor not in _CUCIM_VENDORS:
             return f"{self.vendor} files are not handled by cuCIM"
         for page, level in zip(self.level_pages, self.levels):

@@ -22,7 +22,7 @@ from ._vendor import Level, VendorLayout
 __all__ = ["RestartIntervals", "read_layout"]
 
 _SOURCELENS, _XOFFSET, _YOFFSET, _FOCAL_PLANE = 65421, 65422, 65423, 65424
-_MCU_STARTS, _REFERENCE, _PROPERTY_MAP = 65426, 65427, 65449
+_MCU_STARTS, _MCU_STARTS_HIGH, _REFERENCE, _PROPERTY_MAP = 65426, 65432, 65427, 65449
 _JPEG_MAX_DIMENSION = 65500  # libjpeg's limit
 _MAX_DECODE_PIXELS = 1 << 23  # per decode call: bounds the scratch buffer of a large read
 _EOI = b"\xff\xd9"
@@ -129,20 +129,29 @@ class RestartIntervals:
         if mcus_per_row % interval:
             fail(f"restart intervals of {interval} MCUs do not divide a row of {mcus_per_row} MCUs")
         self.rows, self.cols = -(-height // th), mcus_per_row // interval
-        starts = np.asarray(page.dataoffsets, np.int64) - strip_offset
-        counts = np.asarray(page.databytecounts, np.int64)
+        # The tag itself, as an array (tifffile's tuples of offsets take 100 ms to convert on a large level).
+        starts = np.asarray(page.tags.valueof(_MCU_STARTS), np.int64).ravel()
+        high = page.tags.valueof(_MCU_STARTS_HIGH)
+        if high is not None:
+            high = np.asarray(high, np.int64).ravel()
+            if len(high) != len(starts):
+                fail(f"McuStartsHighBytes (tag {_MCU_STARTS_HIGH}) has {len(high)} values for {len(starts)} McuStarts")
+            starts = starts + (high << 32)
+        counts = np.diff(starts, append=strip_bytes)
         expected = self.rows * self.cols
         if len(starts) != expected:
             fail(f"McuStarts (tag {_MCU_STARTS}) lists {len(starts)} restart intervals where {expected} are needed")
         if starts[0] != len(self.header):
             fail(f"the first McuStart ({starts[0]}) is not where the JPEG header ends ({len(self.header)})")
-        if (starts >= strip_bytes).any():
+        if ((starts < 0) | (starts >= strip_bytes)).any():
             fail(f"McuStarts (tag {_MCU_STARTS}) point past the end of the JPEG strip ({strip_bytes} bytes)")
         # Each interval holds at least one byte of data and its 2-byte marker.
         if (counts < 3).any():
             fail(f"McuStarts (tag {_MCU_STARTS}) are out of order or too close (restart interval {_first_bad(counts)})")
         if strip_offset < 0 or strip_offset + strip_bytes > file_size:
             fail("the JPEG strip lies past the end of the file (truncated file?)")
+        #: Where each interval's data lies in the file, and its length with its marker.
+        self.offsets, self.bytecounts = starts + strip_offset, counts
         # The strip's own frame header must agree with the TIFF where JPEG can hold the size.
         with open(tiles.path, "rb") as f:
             original = os.pread(f.fileno(), len(self.header), strip_offset)

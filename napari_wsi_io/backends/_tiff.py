@@ -144,8 +144,11 @@ class LevelTiles:
         stored = tag.count if tag is not None else 0
         if stored != expected or len(page.dataoffsets) != expected or len(page.databytecounts) != expected:
             self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
-        self.offsets = np.asarray(page.dataoffsets, np.int64)
-        self.bytecounts = np.asarray(page.databytecounts, np.int64)
+        if self.restart:
+            self.offsets, self.bytecounts = self.restart.offsets, self.restart.bytecounts
+        else:
+            self.offsets = np.asarray(page.dataoffsets, np.int64)
+            self.bytecounts = np.asarray(page.databytecounts, np.int64)
         if (self.bytecounts <= 0).any():
             self._fail(f"{int((self.bytecounts <= 0).sum())} tiles have no data")
         if (self.offsets < 0).any() or int((self.offsets + self.bytecounts).max()) > file_size:

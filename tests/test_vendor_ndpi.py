@@ -198,12 +198,24 @@ def test_random_damage_to_a_strip_never_crashes(ndpi, copy):
     assert outcomes == {"read", "error"}
 
 
-def test_without_mcu_starts_small_levels_read_whole_and_large_ones_are_refused(tmp_path):
-    small = write_ndpi(tmp_path / "small.ndpi", (256, 512), tile_width=256, min_level_side=256, mcu_starts=False)
-    with open_slide(small) as slide, _oracle(small) as oracle:
-        assert slide.level_tile_sizes[0] == (512, 256)  # one strip
-        ours = slide.read_level(0, 0, 0, 512, 256).astype(int)
-        assert np.abs(ours - np.asarray(oracle.read_region((0, 0), 0, (512, 256)))[..., :3]).max() <= 24
-    large = write_ndpi(tmp_path / "large.ndpi", (4160, 4096), min_level_side=4096, mcu_starts=False, macro=False)
-    with pytest.raises(SlideReadError, match=f"cannot read {large}: level 0: no McuStarts"):
-        open_slide(large)
+def test_without_mcu_starts_the_restart_markers_are_found_by_scanning(tmp_path):
+    path = write_ndpi(tmp_path / "old.ndpi", (4160, 4096), min_level_side=1024, mcu_starts=False)
+    with open_slide(path) as slide, _oracle(path) as oracle:
+        assert slide.level_dimensions == oracle.level_dimensions[: slide.level_count]
+        assert slide.level_tile_sizes[0] == (512, 8) and slide.tiles[0].rows == 520
+        for level in range(slide.level_count):
+            ours = slide.read_region((1000, 2000), level, (700, 300)).astype(int)
+            theirs = np.asarray(oracle.read_region((1000, 2000), level, (700, 300)))[..., :3]
+            assert np.abs(ours - theirs).max() <= 24
+
+
+def test_without_mcu_starts_a_lost_restart_marker_is_an_error(tmp_path):
+    path = write_ndpi(tmp_path / "old.ndpi", SHAPE, tile_width=256, min_level_side=768, mcu_starts=False)
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        start, size = tif.pages[0].dataoffsets[0], tif.pages[0].databytecounts[0]
+    marker = data.index(b"\xff\xd3", start, start + size)
+    data[marker + 1] = 0x00  # the marker becomes stuffed data
+    path.write_bytes(bytes(data))
+    with pytest.raises(SlideReadError, match=f"cannot read {path}: level 0: no McuStarts .* 575 restart intervals"):
+        open_slide(path)

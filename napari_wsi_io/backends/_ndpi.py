@@ -19,13 +19,16 @@ from .._errors import SlideReadError
 from ._jpeg import JpegChecker
 from ._vendor import Level, VendorLayout
 
-__all__ = ["RestartIntervals", "read_layout"]
+__all__ = ["RestartIntervals", "read_layout", "restart_intervals"]
 
 _SOURCELENS, _XOFFSET, _YOFFSET, _FOCAL_PLANE = 65421, 65422, 65423, 65424
 _MCU_STARTS, _MCU_STARTS_HIGH, _REFERENCE, _PROPERTY_MAP = 65426, 65432, 65427, 65449
 _JPEG_MAX_DIMENSION = 65500  # libjpeg's limit
 _MAX_DECODE_PIXELS = 1 << 23  # per decode call: bounds the scratch buffer of a large read
 _EOI = b"\xff\xd9"
+_MAX_HEADER = 1 << 16  # a JPEG header's tables and frame fit in a few kB
+_MAX_SCAN_BYTES = 1 << 30  # a strip without McuStarts is scanned for its markers up to this size (about 1 s)
+_SCAN_CHUNK = 1 << 24
 
 
 def _lens(page) -> float | None:
@@ -102,20 +105,47 @@ def _sof_and_interval(header: bytes) -> tuple[int, int, int, int]:
     return sof, interval, mcu[0], mcu[1]
 
 
+def restart_intervals(tiles, page, file_size: int) -> RestartIntervals | None:
+    """The restart intervals of an NDPI JPEG strip, or None for a strip of one interval (decoded whole).
+
+    Without McuStarts the strip's restart markers are found by scanning it once (bounded), as
+    OpenSlide does in the background.
+    """
+    if _MCU_STARTS in page.tags:
+        return RestartIntervals(tiles, page, file_size)
+    from tifffile.tifffile import ndpi_jpeg_tile
+
+    offset, size = _first(page.tags.valueof(273)), _first(page.tags.valueof(279))
+    with open(tiles.path, "rb") as f:
+        start = os.pread(f.fileno(), min(size, _MAX_HEADER), offset)
+    try:
+        th, tw, header = ndpi_jpeg_tile(start)
+    except Exception:  # no restart interval or frame header: the whole-strip checks say what is wrong
+        return None
+    if tw >= tiles.width and th >= tiles.height:
+        return None
+    return RestartIntervals(tiles, page, file_size, (bytes(header), tw, th))
+
+
 class RestartIntervals:
     """The restart-interval grid of one NDPI level: checks at open, decodes regions in one call."""
 
-    def __init__(self, tiles, page, file_size: int) -> None:
+    def __init__(self, tiles, page, file_size: int, scan: tuple[bytes, int, int] | None = None) -> None:
         fail = tiles._fail
-        header = page.jpegheader
-        if header is None or not page.is_tiled:
+        strip_offset, strip_bytes = _first(page.tags.valueof(273)), _first(page.tags.valueof(279))
+        if strip_offset < 0 or strip_bytes < 4 or strip_offset + strip_bytes > file_size:
+            fail("the JPEG strip lies past the end of the file (truncated file?)")
+        if scan:
+            header, tw, th = scan
+        elif page.jpegheader is None or not page.is_tiled:
             fail(
                 f"McuStarts (tag {_MCU_STARTS}) do not match the JPEG strip "
                 "(no baseline frame header or restart interval in it)"
             )
+        else:
+            header, tw, th = page.jpegheader, int(page.tilewidth), int(page.tilelength)
         self.header = bytes(header)
-        strip_offset, strip_bytes = _first(page.tags.valueof(273)), _first(page.tags.valueof(279))
-        tw, th = int(page.tilewidth), int(page.tilelength)
+        self.tile_width, self.tile_height = tw, th
         checker = JpegChecker(None, {(tw, th)}, tiles.samples, tiles.bits, tiles.photometric, _is_jfif(self.header))
         problem = checker.problem(self.header + _EOI)
         if problem:
@@ -129,16 +159,24 @@ class RestartIntervals:
         if mcus_per_row % interval:
             fail(f"restart intervals of {interval} MCUs do not divide a row of {mcus_per_row} MCUs")
         self.rows, self.cols = -(-height // th), mcus_per_row // interval
-        # The tag itself, as an array (tifffile's tuples of offsets take 100 ms to convert on a large level).
-        starts = np.asarray(page.tags.valueof(_MCU_STARTS), np.int64).ravel()
-        high = page.tags.valueof(_MCU_STARTS_HIGH)
-        if high is not None:
-            high = np.asarray(high, np.int64).ravel()
-            if len(high) != len(starts):
-                fail(f"McuStartsHighBytes (tag {_MCU_STARTS_HIGH}) has {len(high)} values for {len(starts)} McuStarts")
-            starts = starts + (high << 32)
-        counts = np.diff(starts, append=strip_bytes)
         expected = self.rows * self.cols
+        if scan:
+            starts = self._scan(tiles, strip_offset, strip_bytes)
+            if len(starts) != expected:
+                fail(
+                    f"no McuStarts (tag {_MCU_STARTS}), and the JPEG strip holds {len(starts)} restart intervals "
+                    f"where {expected} are needed"
+                )
+        else:
+            # The tag itself, as an array (tifffile's tuples of offsets take 100 ms to convert on a large level).
+            starts = np.asarray(page.tags.valueof(_MCU_STARTS), np.int64).ravel()
+            high = page.tags.valueof(_MCU_STARTS_HIGH)
+            if high is not None:
+                high = np.asarray(high, np.int64).ravel()
+                if len(high) != len(starts):
+                    fail(f"McuStartsHighBytes (tag {_MCU_STARTS_HIGH}) has {len(high)} values for {len(starts)}")
+                starts = starts + (high << 32)
+        counts = np.diff(starts, append=strip_bytes)
         if len(starts) != expected:
             fail(f"McuStarts (tag {_MCU_STARTS}) lists {len(starts)} restart intervals where {expected} are needed")
         if starts[0] != len(self.header):
@@ -148,8 +186,6 @@ class RestartIntervals:
         # Each interval holds at least one byte of data and its 2-byte marker.
         if (counts < 3).any():
             fail(f"McuStarts (tag {_MCU_STARTS}) are out of order or too close (restart interval {_first_bad(counts)})")
-        if strip_offset < 0 or strip_offset + strip_bytes > file_size:
-            fail("the JPEG strip lies past the end of the file (truncated file?)")
         #: Where each interval's data lies in the file, and its length with its marker.
         self.offsets, self.bytecounts = starts + strip_offset, counts
         # The strip's own frame header must agree with the TIFF where JPEG can hold the size.
@@ -163,6 +199,26 @@ class RestartIntervals:
         from tifffile.tifffile import jpeg_decode_colorspace
 
         self.colorspace = jpeg_decode_colorspace(tiles.photometric, 1, (), checker.jfif)
+
+    def _scan(self, tiles, offset: int, size: int) -> np.ndarray:
+        """Where each interval's data starts, relative to the strip, from its restart markers."""
+        if size > _MAX_SCAN_BYTES:
+            tiles._fail(
+                f"no McuStarts (tag {_MCU_STARTS}), and the {size >> 20} MB JPEG strip is too large to scan "
+                "for its restart markers"
+            )
+        found, pos = [np.array([len(self.header)], np.int64)], len(self.header)
+        with open(tiles.path, "rb") as f:
+            while pos < size:
+                data = np.frombuffer(os.pread(f.fileno(), min(_SCAN_CHUNK, size - pos), offset + pos), np.uint8)
+                if len(data) < 2:
+                    break
+                ff = np.flatnonzero(data[:-1] == 0xFF)
+                after = data[ff + 1]
+                found.append(pos + ff[(after >= 0xD0) & (after <= 0xD7)] + 2)
+                # The next chunk starts at this one's last byte: a marker split between them is seen once.
+                pos += len(data) - 1 if pos + len(data) < size else len(data)
+        return np.concatenate(found)
 
     def raw(self, data: bytes) -> bytes:
         """One interval as a JPEG of its own (the decoders stop at its end, before the marker)."""

@@ -57,8 +57,7 @@ _TAG_TYPES = {
     530: {3},  # YCbCrSubSampling
 }
 _CUCIM_VENDORS = {"aperio", "generic-tiff", "philips"}
-_NDPI_MCU_STARTS = 65426
-# An NDPI strip without McuStarts is decoded whole for each read: fine for the small levels and the macro.
+# An NDPI strip without restart markers is decoded whole for each read: fine for small levels and the macro.
 _NDPI_WHOLE_STRIP = 1 << 24
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
@@ -114,13 +113,18 @@ class LevelTiles:
             self._fail(f"photometric {_enum_name(page.photometric)} with {self.samples} samples is not supported")
         #: NDPI: the level is one JPEG strip read by restart interval (tifffile's "tiles").
         self.restart = None
-        ndpi_strip = self.compression == _JPEG and page.is_ndpi and _NDPI_MCU_STARTS in page.tags
-        if not ndpi_strip and page.is_ndpi and not page.is_tiled and self.width * self.height > _NDPI_WHOLE_STRIP:
-            self._fail(
-                f"no McuStarts (tag {_NDPI_MCU_STARTS}): the {self.width}x{self.height} px JPEG strip "
-                "would have to be decoded whole for every view"
-            )
-        if page.is_tiled:
+        if self.compression == _JPEG and page.is_ndpi:
+            from ._ndpi import restart_intervals
+
+            self.restart = restart_intervals(self, page, file_size)
+            if self.restart is None and self.width * self.height > _NDPI_WHOLE_STRIP:
+                self._fail(
+                    f"the {self.width}x{self.height} px JPEG strip has no restart markers: "
+                    "it would have to be decoded whole for every view"
+                )
+        if self.restart:
+            self.tile_height, self.tile_width = self.restart.tile_height, self.restart.tile_width
+        elif page.is_tiled:
             self.tile_height, self.tile_width = int(page.tilelength), int(page.tilewidth)
             if min(self.tile_height, self.tile_width) < 1 or max(self.tile_height, self.tile_width) > _MAX_TILE_SIDE:
                 self._fail(f"invalid tile size {self.tile_width}x{self.tile_height}")
@@ -130,23 +134,19 @@ class LevelTiles:
                 _MAX_STRIP_BYTES
             ):
                 self._fail("invalid strip size")
-        self.tiled = bool(page.is_tiled)
+        self.tiled = bool(page.is_tiled) or self.restart is not None
         self.rows = -(-self.height // self.tile_height)
         self.cols = -(-self.width // self.tile_width)
         expected = self.rows * self.cols
         if expected > _MAX_TILES:
             self._fail(f"{expected} tiles claimed: image dimensions {self.width}x{self.height} are implausible")
-        if ndpi_strip:
-            from ._ndpi import RestartIntervals
-
-            self.restart = RestartIntervals(self, page, file_size)
-        tag = page.tags.get(_NDPI_MCU_STARTS if ndpi_strip else "TileOffsets" if page.is_tiled else "StripOffsets")
-        stored = tag.count if tag is not None else 0
-        if stored != expected or len(page.dataoffsets) != expected or len(page.databytecounts) != expected:
-            self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
-        if self.restart:
+        if self.restart:  # counted and checked against the markers already
             self.offsets, self.bytecounts = self.restart.offsets, self.restart.bytecounts
         else:
+            tag = page.tags.get("TileOffsets" if page.is_tiled else "StripOffsets")
+            stored = tag.count if tag is not None else 0
+            if stored != expected or len(page.dataoffsets) != expected or len(page.databytecounts) != expected:
+                self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
             self.offsets = np.asarray(page.dataoffsets, np.int64)
             self.bytecounts = np.asarray(page.databytecounts, np.int64)
         if (self.bytecounts <= 0).any():

@@ -81,7 +81,9 @@ def _scan_start(jpeg: bytes) -> int:
 
 
 def _with_size(header: bytes, width: int, height: int) -> bytes:
+    """The header with the frame size patched; a side JPEG cannot hold is written as 0, as NDPI scanners do."""
     sof = header.find(b"\xff\xc0")
+    height, width = (v if v <= 65500 else 0 for v in (height, width))
     return header[: sof + 5] + struct.pack(">HH", height, width) + header[sof + 9 :]
 
 

@@ -219,3 +219,12 @@ def test_without_mcu_starts_a_lost_restart_marker_is_an_error(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(SlideReadError, match=f"cannot read {path}: level 0: no McuStarts .* 575 restart intervals"):
         open_slide(path)
+
+
+def test_a_level_wider_than_jpeg_can_say_is_read_by_its_intervals(tmp_path):
+    # The strip's frame header says 0 for a side over 65500 px, as scanners write it; the TIFF tags say the size.
+    path = write_ndpi(tmp_path / "wide.ndpi", (512, 66560), min_level_side=512, macro=False)
+    with open_slide(path) as slide, _oracle(path) as oracle:
+        assert slide.level_dimensions == oracle.level_dimensions[:1] == ((66560, 512),)
+        ours = slide.read_region((65000, 100), 0, (1500, 200)).astype(int)
+        assert np.abs(ours - np.asarray(oracle.read_region((65000, 100), 0, (1500, 200)))[..., :3]).max() <= 24

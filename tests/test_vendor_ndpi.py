@@ -228,3 +228,13 @@ def test_a_level_wider_than_jpeg_can_say_is_read_by_its_intervals(tmp_path):
         assert slide.level_dimensions == oracle.level_dimensions[:1] == ((66560, 512),)
         ours = slide.read_region((65000, 100), 0, (1500, 200)).astype(int)
         assert np.abs(ours - np.asarray(oracle.read_region((65000, 100), 0, (1500, 200)))[..., :3]).max() <= 24
+
+
+def test_a_page_without_source_lens_is_refused_naming_it(ndpi, copy):
+    with tifffile.TiffFile(ndpi) as tif:
+        entry = tif.pages[1].tags[65421].offset
+    with open(copy, "r+b") as f:
+        f.seek(entry)
+        f.write(struct.pack("<H", 65000))  # the entry becomes a private tag of no meaning
+    with pytest.raises(SlideReadError, match=f"cannot read {copy}: NDPI page 1 has no SourceLens tag"):
+        open_slide(copy)

@@ -25,6 +25,7 @@ __all__ = ["LevelTiles", "TiffLayout", "is_tiff_file"]
 
 _MAX_PAGES = 256
 _MAX_TILES = 1 << 22  # per level: a 500k x 500k px slide of 256 px tiles
+_MAX_RESTART_INTERVALS = 1 << 24  # per NDPI level: a 200k x 100k px level of 128 x 8 px intervals
 _MAX_TILE_SIDE = 1 << 14
 _MAX_STRIP_BYTES = 1 << 28
 _JPEG = 7
@@ -138,7 +139,8 @@ class LevelTiles:
         self.rows = -(-self.height // self.tile_height)
         self.cols = -(-self.width // self.tile_width)
         expected = self.rows * self.cols
-        if expected > _MAX_TILES:
+        # NDPI restart intervals are one MCU row high: a level has many more of them than tiles.
+        if expected > (_MAX_RESTART_INTERVALS if self.restart else _MAX_TILES):
             self._fail(f"{expected} tiles claimed: image dimensions {self.width}x{self.height} are implausible")
         if self.restart:  # counted and checked against the markers already
             self.offsets, self.bytecounts = self.restart.offsets, self.restart.bytecounts

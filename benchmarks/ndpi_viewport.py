@@ -60,10 +60,15 @@ def main() -> None:
     parser.add_argument("--subsampling", default="4:2:0", choices=("4:2:0", "4:2:2", "4:4:4"))
     args = parser.parse_args()
     ndpi_path, tiff_path = _files(args.subsampling)
-    start = time.perf_counter()
-    ndpi = open_slide(ndpi_path)
-    opened = time.perf_counter() - start
-    print(f"NDPI opened in {opened * 1e3:.1f} ms: {ndpi.vendor}, {ndpi.backend}, levels {ndpi.level_dimensions[:3]}...")
+    opened = []
+    for _ in range(3):  # the first open also imports the backends
+        start = time.perf_counter()
+        ndpi = open_slide(ndpi_path)
+        opened.append(time.perf_counter() - start)
+    print(
+        f"NDPI opened in {opened[0] * 1e3:.0f} ms (first, with imports), then {min(opened[1:]) * 1e3:.0f} ms: "
+        f"{ndpi.vendor}, {ndpi.backend}, levels {ndpi.level_dimensions[:3]}..."
+    )
     slides = {"ndpi": ndpi, "tiff": open_slide(tiff_path), "tiff-tifffile": open_slide(tiff_path, "tifffile")}
     print(f"tiled TIFF backend: {slides['tiff'].backend} ({slides['tiff'].fallback_reason or 'preferred'})")
     rng = np.random.default_rng(0)

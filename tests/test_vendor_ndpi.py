@@ -238,3 +238,20 @@ def test_a_page_without_source_lens_is_refused_naming_it(ndpi, copy):
         f.write(struct.pack("<H", 65000))  # the entry becomes a private tag of no meaning
     with pytest.raises(SlideReadError, match=f"cannot read {copy}: NDPI page 1 has no SourceLens tag"):
         open_slide(copy)
+
+
+def test_colours_follow_the_jpeg_markers_as_in_openslide(ndpi, copy):
+    # Without a JFIF marker libjpeg takes components 1, 2, 3 as YCbCr whatever the photometric tag says.
+    data = copy.read_bytes()
+    jfif = data[data.index(b"\xff\xe0\x00\x10JFIF\x00") :][:18]
+    assert data.count(jfif) == 4  # three levels and the macro
+    copy.write_bytes(data.replace(jfif, b"\xff\xfe\x00\x10" + b"no JFIF here!!"))
+    oracle = _oracle(copy)
+    with open_slide(copy) as slide:
+        assert not slide.tiles[0].jpeg.jfif
+        for level in (0, 2):
+            ours = slide.read_region((512, 256), level, (300, 100)).astype(int)
+            theirs = np.asarray(oracle.read_region((512, 256), level, (300, 100)))[..., :3]
+            assert np.abs(ours - theirs).max() <= 24
+        macro = slide.read_associated("macro")
+        np.testing.assert_array_equal(macro, np.asarray(oracle.associated_images["macro"])[..., :3])

@@ -19,7 +19,7 @@ from .._errors import SlideReadError
 from ._jpeg import JpegChecker
 from ._vendor import Level, VendorLayout
 
-__all__ = ["RestartIntervals", "read_layout", "restart_intervals"]
+__all__ = ["RestartIntervals", "decode_strip", "read_layout", "restart_intervals"]
 
 _SOURCELENS, _XOFFSET, _YOFFSET, _FOCAL_PLANE = 65421, 65422, 65423, 65424
 _MCU_STARTS, _MCU_STARTS_HIGH, _REFERENCE, _PROPERTY_MAP = 65426, 65432, 65427, 65449
@@ -85,6 +85,17 @@ def _properties(page) -> dict[str, str]:
             if key and value:
                 props[f"hamamatsu.{key}"] = value
     return props
+
+
+def decode_strip(data: bytes, index: int, jpegtables: bytes | None = None) -> tuple[np.ndarray, None, None]:
+    """A whole NDPI strip (no restart intervals) in the colours libjpeg picks from its markers, as OpenSlide.
+
+    tifffile's decoder would take a JPEG without JFIF marker under an RGB photometric tag as RGB.
+    """
+    import imagecodecs
+
+    image = imagecodecs.jpeg8_decode(data)
+    return (image[..., None] if image.ndim == 2 else image), None, None
 
 
 def _sof_and_interval(header: bytes) -> tuple[int, int, int, int]:
@@ -154,6 +165,8 @@ class RestartIntervals:
         self.sof, interval, mcu_w, mcu_h = _sof_and_interval(self.header)
         if self.sof < 0 or interval < 1 or tw != interval * mcu_w or th != mcu_h:
             fail("the JPEG strip's restart interval does not match its frame header")
+        if tw > _JPEG_MAX_DIMENSION:
+            fail(f"restart intervals of {tw} px are wider than a JPEG can be")
         width, height = tiles.width, tiles.height
         mcus_per_row = -(-width // mcu_w)
         if mcus_per_row % interval:
@@ -196,9 +209,6 @@ class RestartIntervals:
         jpeg_h, jpeg_w = (int.from_bytes(original[self.sof + i : self.sof + i + 2], "big") for i in (0, 2))
         if max(width, height) <= _JPEG_MAX_DIMENSION and (jpeg_w, jpeg_h) != (width, height):
             fail(f"the JPEG strip is {jpeg_w}x{jpeg_h} px where the TIFF says {width}x{height}")
-        from tifffile.tifffile import jpeg_decode_colorspace
-
-        self.colorspace = jpeg_decode_colorspace(tiles.photometric, 1, (), checker.jfif)
 
     def _scan(self, tiles, offset: int, size: int) -> np.ndarray:
         """Where each interval's data starts, relative to the strip, from its restart markers."""
@@ -283,9 +293,9 @@ class RestartIntervals:
         body[ends[-1]] = 0xD9
         shape = ((r1 - r0) * th, (c1 - c0) * tw) + ((tiles.samples,) if tiles.samples > 1 else ())
         block = scratch("ndpi", shape, np.uint8)
-        colorspace, outcolorspace = self.colorspace
         try:
-            imagecodecs.jpeg8_decode(buf, colorspace=colorspace, outcolorspace=outcolorspace, out=block)
+            # libjpeg picks the colour space from the JPEG markers, as OpenSlide lets it for NDPI.
+            imagecodecs.jpeg8_decode(buf, out=block)
         except MemoryError:
             raise
         except Exception as exc:  # codecs raise many types; all mean bad data

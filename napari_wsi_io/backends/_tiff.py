@@ -183,6 +183,10 @@ class LevelTiles:
             if self.jpeg.tables_problem:
                 self._fail(self.jpeg.tables_problem)
         self._decode = page.decode
+        if self.compression == _JPEG and page.is_ndpi:
+            from ._ndpi import decode_strip
+
+            self._decode = decode_strip
         self._jpegtables = page.jpegtables
         # The real size inside a padded tile grid; rows and cols stay the grid's.
         if size is not None and size != (self.width, self.height):

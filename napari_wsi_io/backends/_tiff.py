@@ -27,6 +27,7 @@ __all__ = ["LevelTiles", "TiffLayout", "is_tiff_file"]
 
 _MAX_PAGES = 256
 _MAX_TILES = 1 << 22  # per level: a 500k x 500k px slide of 256 px tiles
+_MAX_RESTART_INTERVALS = 1 << 24  # per NDPI level: a 200k x 100k px level of 128 x 8 px intervals
 _MAX_TILE_SIDE = 1 << 14
 _MAX_STRIP_BYTES = 1 << 28
 _JPEG = 7
@@ -59,6 +60,8 @@ _TAG_TYPES = {
     530: {3},  # YCbCrSubSampling
 }
 _CUCIM_VENDORS = {"aperio", "generic-tiff", "philips"}
+# An NDPI strip without restart markers is decoded whole for each read: fine for small levels and the macro.
+_NDPI_WHOLE_STRIP = 1 << 24
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
@@ -111,7 +114,20 @@ class LevelTiles:
         allowed = {1: (0, 1), 3: (2, 6) if self.compression == _JPEG else (2,)}[self.samples]
         if self.photometric not in allowed:
             self._fail(f"photometric {_enum_name(page.photometric)} with {self.samples} samples is not supported")
-        if page.is_tiled:
+        #: NDPI: the level is one JPEG strip read by restart interval (tifffile's "tiles").
+        self.restart = None
+        if self.compression == _JPEG and page.is_ndpi:
+            from ._ndpi import restart_intervals
+
+            self.restart = restart_intervals(self, page, file_size)
+            if self.restart is None and self.width * self.height > _NDPI_WHOLE_STRIP:
+                self._fail(
+                    f"the {self.width}x{self.height} px JPEG strip has no restart markers: "
+                    "it would have to be decoded whole for every view"
+                )
+        if self.restart:
+            self.tile_height, self.tile_width = self.restart.tile_height, self.restart.tile_width
+        elif page.is_tiled:
             self.tile_height, self.tile_width = int(page.tilelength), int(page.tilewidth)
             if min(self.tile_height, self.tile_width) < 1 or max(self.tile_height, self.tile_width) > _MAX_TILE_SIDE:
                 self._fail(f"invalid tile size {self.tile_width}x{self.tile_height}")
@@ -121,18 +137,22 @@ class LevelTiles:
                 _MAX_STRIP_BYTES
             ):
                 self._fail("invalid strip size")
-        self.tiled = bool(page.is_tiled)
+        self.tiled = bool(page.is_tiled) or self.restart is not None
         self.rows = -(-self.height // self.tile_height)
         self.cols = -(-self.width // self.tile_width)
         expected = self.rows * self.cols
-        if expected > _MAX_TILES:
+        # NDPI restart intervals are one MCU row high: a level has many more of them than tiles.
+        if expected > (_MAX_RESTART_INTERVALS if self.restart else _MAX_TILES):
             self._fail(f"{expected} tiles claimed: image dimensions {self.width}x{self.height} are implausible")
-        tag = page.tags.get("TileOffsets" if page.is_tiled else "StripOffsets")
-        stored = tag.count if tag is not None else 0
-        if stored != expected or len(page.dataoffsets) != expected or len(page.databytecounts) != expected:
-            self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
-        self.offsets = np.asarray(page.dataoffsets, np.int64)
-        self.bytecounts = np.asarray(page.databytecounts, np.int64)
+        if self.restart:  # counted and checked against the markers already
+            self.offsets, self.bytecounts = self.restart.offsets, self.restart.bytecounts
+        else:
+            tag = page.tags.get("TileOffsets" if page.is_tiled else "StripOffsets")
+            stored = tag.count if tag is not None else 0
+            if stored != expected or len(page.dataoffsets) != expected or len(page.databytecounts) != expected:
+                self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
+            self.offsets = np.asarray(page.dataoffsets, np.int64)
+            self.bytecounts = np.asarray(page.databytecounts, np.int64)
         if (self.bytecounts <= 0).any():
             self._fail(f"{int((self.bytecounts <= 0).sum())} tiles have no data")
         if (self.offsets < 0).any() or int((self.offsets + self.bytecounts).max()) > file_size:
@@ -157,10 +177,18 @@ class LevelTiles:
                 if page.is_tiled
                 else {(self.width, self.tile_height), (self.width, last)}
             )
-            self.jpeg = JpegChecker(page.jpegtables, sizes, self.samples, self.bits, self.photometric, page.is_jfif)
+            self.jpeg = (
+                self.restart.checker
+                if self.restart
+                else JpegChecker(page.jpegtables, sizes, self.samples, self.bits, self.photometric, page.is_jfif)
+            )
             if self.jpeg.tables_problem:
                 self._fail(self.jpeg.tables_problem)
         self._decode = page.decode
+        if self.compression == _JPEG and page.is_ndpi:
+            from ._ndpi import decode_strip
+
+            self._decode = decode_strip
         self._jpegtables = page.jpegtables
         # The real size inside a padded tile grid; rows and cols stay the grid's.
         if size is not None and size != (self.width, self.height):
@@ -187,12 +215,14 @@ class LevelTiles:
         data = os.pread(self._fd, count, offset)
         if len(data) != count:
             raise SlideReadError(self.path, f"{self.where(ty, tx)} lies past the end of the file")
-        return data
+        return self.restart.raw(data) if self.restart else data
 
     def check(self, ty: int, tx: int, data: bytes) -> None:
         """Raise for a JPEG or JPEG 2000 tile that decoders would crash on or silently turn into wrong pixels."""
         problem = None
-        if self.jpeg is not None:
+        if self.restart is not None:
+            problem = self.restart.problem(self, ty, tx, data)
+        elif self.jpeg is not None:
             problem = self.jpeg.problem(data, self.turbojpeg)
         elif self.compression in _JPEG2000:
             height = self.tile_height if self.tiled else min(self.tile_height, self.height - ty * self.tile_height)
@@ -203,6 +233,12 @@ class LevelTiles:
 
     def decode(self, ty: int, tx: int) -> np.ndarray:
         """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level."""
+        if self.restart is not None:
+            h = min(self.tile_height, self.height - ty * self.tile_height)
+            w = min(self.tile_width, self.width - tx * self.tile_width)
+            return self.read_into(
+                np.empty((h, w, self.samples), self.dtype), ty * self.tile_height, tx * self.tile_width
+            )
         data = self.raw(ty, tx)
         self.check(ty, tx, data)
         ycbcr = False
@@ -235,6 +271,9 @@ class LevelTiles:
 
     def read_into(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
         """Decode the tiles under ``out`` (h, w, samples), placed at (y, x) in the level."""
+        if self.restart is not None:
+            self.restart.read_into(self, out, y, x)
+            return out
         h, w = out.shape[:2]
         th, tw = self.tile_height, self.tile_width
         rows, cols = self.tile_range(y, x, h, w)
@@ -277,7 +316,7 @@ def _resolution_mpp(page) -> tuple[float, float] | None:
 
 
 # Vendors whose layout has its own module (OpenSlide's vendor names).
-_VENDOR_MODULES: dict[str, str] = {}
+_VENDOR_MODULES: dict[str, str] = {"hamamatsu": "._ndpi"}
 
 
 def _vendor(tif) -> str:
@@ -469,6 +508,8 @@ class TiffLayout:
     def _find_cucim_problem(self) -> str | None:
         if self.uses_subifds:
             return "pyramid levels are stored in SubIFDs, which cuCIM does not read"
+        if self.vendor == "hamamatsu":  # checked with cuCIM 26.10: "Cannot find a plugin" (as .tif: refused too)
+            return "cuCIM has no NDPI reader (its levels are JPEG strips read here by restart interval)"
         if self.vendor not in _CUCIM_VENDORS:
             return f"{self.vendor} files are not handled by cuCIM"
         for page, level in zip(self.level_pages, self.levels):

@@ -123,7 +123,6 @@ def test_grayscale_has_no_channel_axis_and_unknown_mpp_means_pixel_units(tmp_pat
     np.testing.assert_array_equal(levels[1], image[::2, ::2])
 
 
-@pytest.mark.filterwarnings("ignore:Numcodecs codecs are not in the Zarr version 3 specification")
 @pytest.mark.parametrize("ngff", ["0.5", "0.4"])
 def test_jpeg_compression_is_close_and_smaller(slides, tmp_path, ngff):
     lossless = export_ome_zarr(slides["svs"], tmp_path / "zstd.ome.zarr", levels="1", format=ngff)

@@ -9,6 +9,9 @@ rotates from round to round, so a busy machine slows all of them alike):
   level(s); each reads its JPEG tiles from the file and decodes them with imagecodecs (through tifffile's
   decode function, no checks) into a (y, x, c) block, copies it to (c, y, x) (the NGFF layout) and
   encodes it with the export's codec (Blosc-zstd level 1 by default).  Nothing is written.
+* floor cuCIM: the same with the blocks decoded by raw cuCIM ``read_region`` (no tile checks), the
+  decoder the export uses on this backend: export / this floor is the export's own overhead (tile checks,
+  task handling, writes).
 * export 0.5: ``export_ome_zarr`` with its defaults (NGFF 0.5 on Zarr v3, 1024 px chunks in 4096 px shards).
 * export 0.4: the same with ``format="0.4"`` (NGFF 0.4 on Zarr v2, one file per chunk).
 * ome-zarr-py: tifffile's Zarr store of the level(s) -> dask (c, y, x) -> ome-zarr-py ``write_multiscale``,
@@ -36,7 +39,7 @@ from pathlib import Path
 
 _BLOCK = 1024
 _SHARD = 4096
-_RUNS = ("floor", "export 0.5", "export 0.4", "ome-zarr-py")
+_RUNS = ("floor", "floor cuCIM", "export 0.5", "export 0.4", "ome-zarr-py")
 
 
 # -- what runs in the subprocesses ---------------------------------------------------------------------------
@@ -109,6 +112,39 @@ def floor(path: str, levels: list[int], compression: str, workers: int) -> dict:
     return {"seconds": seconds, "cpu_s": _cpu() - cpu, "pixels": pixels, "output_bytes": encoded}
 
 
+def floor_cucim(path: str, levels: list[int], compression: str, workers: int) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numcodecs.blosc
+    import numpy as np
+
+    from napari_wsi_io import open_slide
+
+    numcodecs.blosc.use_threads = False
+    codec = _blosc(compression)
+    slide = open_slide(path)
+    if slide.backend != "cucim":
+        raise SystemExit(f"floor cuCIM: the slide opens with {slide.backend}, not cuCIM")
+
+    def block(level: int, x: int, y: int, w: int, h: int) -> int:
+        planar = np.ascontiguousarray(slide.read_cucim(level, x, y, w, h).transpose(2, 0, 1))
+        return len(codec.encode(planar)) if codec is not None else planar.nbytes
+
+    tasks = [
+        (level, x, y, min(_BLOCK, w - x), min(_BLOCK, h - y))
+        for level in levels
+        for w, h in [slide.level_dimensions[level]]
+        for y in range(0, h, _BLOCK)
+        for x in range(0, w, _BLOCK)
+    ]
+    start, cpu = time.perf_counter(), _cpu()
+    with ThreadPoolExecutor(workers) as pool:
+        encoded = sum(pool.map(lambda t: block(*t), tasks))
+    seconds = time.perf_counter() - start
+    pixels = sum(w * h for level in levels for w, h in [slide.level_dimensions[level]])
+    return {"seconds": seconds, "cpu_s": _cpu() - cpu, "pixels": pixels, "output_bytes": encoded}
+
+
 def export(path: str, out: str, levels: list[int], compression: str, workers: int, ngff: str) -> dict:
     import zarr  # noqa: F401 -- imported before timing: zarr and cuCIM each pull in cupy, seconds of CPU
 
@@ -151,6 +187,8 @@ def _child(argv: list[str]) -> None:
     levels_list, workers_n = [int(v) for v in levels.split(",")], int(workers)
     if kind == "floor":
         result = floor(path, levels_list, compression, workers_n)
+    elif kind == "floor cuCIM":
+        result = floor_cucim(path, levels_list, compression, workers_n)
     elif kind.startswith("export"):
         result = export(path, out, levels_list, compression, workers_n, kind.split()[1])
     else:
@@ -268,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         text = f"export 0.5 / floor: throughput {e['throughput_over_floor']:.2f} (target >= 0.8), CPU {e['cpu_floor_over_run']:.2f}"
         if "ome-zarr-py" in rows:
             text += f"; export 0.5 / ome-zarr-py pipeline: {rows['ome-zarr-py']['seconds'] / e['seconds']:.1f}x"
+        if "floor cuCIM" in rows:
+            own = rows["floor cuCIM"]["seconds"] / e["seconds"]
+            text += f"; export 0.5 / floor cuCIM: {own:.2f}"
         print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument(
         "--shard",
-        default=None,
+        default="auto",
         help=f"shard side in pixels, a multiple of --chunk, or 'none' (default {DEFAULT_SHARD} with --format 0.5; "
         "0.4 has no shards)",
     )
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         levels=args.levels,
         chunk=args.chunk,
         format=args.format,
-        shard=_shard(args),
+        shard=args.shard,
         compression=args.compression,
         scheduler=args.scheduler,
         workers=args.workers,
@@ -102,9 +102,3 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     print(summary)
     return 0
-
-
-def _shard(args: argparse.Namespace):
-    if args.shard is not None:
-        return args.shard
-    return DEFAULT_SHARD if args.format == "0.5" else None

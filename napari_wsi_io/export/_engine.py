@@ -21,7 +21,7 @@ from ..backends import Slide, open_slide
 from ._codecs import Compression, parse_compression
 from ._ngff import image_attributes
 from ._schedulers import open_executor
-from ._store import DEFAULT_CHUNK, DEFAULT_FORMAT, DEFAULT_SHARD, Layout, create_arrays, write_attributes
+from ._store import DEFAULT_CHUNK, DEFAULT_FORMAT, Layout, create_arrays, write_attributes
 from ._tasks import ArrayRef, SlideRef, forget_store, write_block
 
 __all__ = ["ExportError", "ExportProgress", "ExportSummary", "export_ome_zarr", "export_steps", "parse_levels"]
@@ -161,7 +161,7 @@ def export_steps(
     levels: str | Sequence[int] | None = None,
     chunk: int = DEFAULT_CHUNK,
     format: str = DEFAULT_FORMAT,
-    shard: int | str | None = DEFAULT_SHARD,
+    shard: int | str | None = "auto",
     compression: str | Compression = "zstd",
     scheduler: str = "threads",
     workers: int | None = None,
@@ -171,8 +171,8 @@ def export_steps(
     """Export slide levels to an OME-Zarr store at ``out``, yielding progress.
 
     ``format`` "0.5" (default) writes NGFF 0.5 on Zarr v3, in shards of ``shard``
-    px per side (None or "none": one file per chunk); "0.4" writes NGFF 0.4 on
-    Zarr v2, one file per chunk.  ``slide`` is an open Slide or a path (opened with ``backend``).  Nothing
+    px per side ("auto": 4096; None or "none": one file per chunk); "0.4" writes
+    NGFF 0.4 on Zarr v2, one file per chunk.  ``slide`` is an open Slide or a path (opened with ``backend``).  Nothing
     appears at ``out`` until the export is complete: blocks are written into
     ``<out>.partial-<random>``, which is renamed to ``out`` at the end and
     removed when the export fails or is closed early.  Raises ValueError for bad
@@ -183,8 +183,6 @@ def export_steps(
 
     out = Path(out).expanduser().absolute()
     codec = parse_compression(compression)
-    if format == "0.4" and shard == DEFAULT_SHARD:
-        shard = None  # the default shard applies to the default format; Zarr v2 has no shards
     layout = Layout.of(format, chunk, shard)
     _check_output(out, overwrite)
     with ExitStack() as stack:

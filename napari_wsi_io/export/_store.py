@@ -60,7 +60,7 @@ class Layout:
     shard: int | None = DEFAULT_SHARD
 
     @classmethod
-    def of(cls, ngff: str, chunk: int, shard: int | str | None) -> Layout:
+    def of(cls, ngff: str, chunk: int, shard: int | str | None = "auto") -> Layout:
         ngff = str(ngff).strip()
         if ngff not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {ngff!r}")
@@ -68,7 +68,11 @@ class Layout:
             raise ValueError(f"chunk must be between 16 and 16384 pixels, not {chunk}")
         chunk = int(chunk)
         if isinstance(shard, str):
-            shard = None if shard.strip().lower() in ("none", "0", "") else _int(shard, "shard")
+            shard = shard.strip().lower()
+            if shard == "auto":  # the default: shards where the format has them
+                shard = DEFAULT_SHARD if ngff == "0.5" else None
+            else:
+                shard = None if shard in ("none", "0", "") else _int(shard, "shard")
         if shard in (None, 0):
             return cls(ngff, chunk, None)
         if ngff == "0.4":
@@ -81,11 +85,6 @@ class Layout:
     @property
     def zarr_format(self) -> int:
         return ZARR_FORMAT[self.ngff]
-
-    @property
-    def task_side(self) -> int | None:
-        """Side of one task's region when a task must write whole shards (None: any chunk-aligned block)."""
-        return self.shard
 
     def __str__(self) -> str:
         sharding = f", {self.shard} px shards" if self.shard else ""

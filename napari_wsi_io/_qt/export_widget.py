@@ -161,7 +161,7 @@ class ExportWidget(Container):
             "levels": self.levels.value,
             "chunk": self.chunk.value,
             "format": self.format.value,
-            "shard": self.shard.value or None if self.format.value == "0.5" else None,
+            "shard": (self.shard.value or None) if self.format.value == "0.5" else None,
             "compression": self.compression.value,
             "scheduler": scheduler,
             "workers": None if self.scheduler.value == DASK else self.workers.value,

@@ -2,28 +2,28 @@
 
 Format
     OME-NGFF 0.5 on Zarr v3 (``format="0.5"``, the default, what ome-zarr-py
-    and napari-ome-zarr write by default), sharded: each file holds a
-    ``shard`` of 4096 x 4096 px (16 chunks of 1024 px) with the
+    and napari-ome-zarr write by default), sharded: each file holds a shard
+    of 4096 x 4096 px (``shard="auto"``; 16 chunks of 1024 px) with the
     ``sharding_indexed`` codec, so a level is a few dozen files instead of
-    thousands; ``shard=None`` writes one file per chunk.  ``format="0.4"``
-    writes OME-NGFF 0.4 on Zarr v2 (nested ``/`` chunk keys, one file per
-    chunk) for readers that know only Zarr v2 (zarr-python 2 and older
-    ome-zarr-py and napari-ome-zarr).  One dataset per exported slide level, copied
-    as decoded, never resampled.  Axes ``c, y, x`` for RGB (``y, x`` for
-    grayscale): NGFF 0.4 puts the channel axis before the space axes.  Scale is
-    the level's pixel size in micrometre (level-0 mpp times the level's
-    downsample on each axis), or level-0 pixels with no unit when the slide has
-    no mpp; a half-pixel translation centres each level on level 0.  An
-    ``omero`` block maps the channels to red, green and blue, so napari-ome-zarr
-    shows the slide in colour.
+    thousands; ``shard=None`` writes one file per chunk.  The NGFF metadata
+    sits under ``ome`` in the group's ``zarr.json``.  ``format="0.4"`` writes
+    OME-NGFF 0.4 on Zarr v2 (nested ``/`` chunk keys, one file per chunk,
+    metadata in ``.zattrs``) for readers that know only Zarr v2 (zarr-python
+    2, older ome-zarr-py and napari-ome-zarr).  One dataset per exported slide
+    level, copied as decoded, never resampled.  Axes ``c, y, x`` for RGB
+    (``y, x`` for grayscale): NGFF puts the channel axis before the space
+    axes.  Scale is the level's pixel size in micrometre (level-0 mpp times
+    the level's downsample on each axis), or level-0 pixels with no unit when
+    the slide has no mpp; a half-pixel translation centres each level on
+    level 0.  An ``omero`` block maps the channels to red, green and blue, so
+    napari-ome-zarr shows the slide in colour.
 
 Compression
-    ``zstd`` (default, level 1) and ``lz4`` (level 5) in Blosc, the standard
-    Zarr v2 compressor, ``none`` (all lossless) or ``jpeg`` (lossy, quality 90,
-    one grayscale JPEG per channel and chunk, numcodecs id
-    ``imagecodecs_jpeg``, in Zarr v3 the codec ``numcodecs.imagecodecs_jpeg``:
-    a reader must call ``napari_wsi_io.export.register_jpeg_codec()`` before
-    opening it).  Append
+    ``zstd`` (default, level 1) and ``lz4`` (level 5) in Blosc, ``none`` (all
+    lossless) or ``jpeg`` (lossy, quality 90, one grayscale JPEG per channel
+    and chunk, numcodecs id ``imagecodecs_jpeg``, in Zarr v3 the codec
+    ``numcodecs.imagecodecs_jpeg``: a reader must call
+    ``napari_wsi_io.export.register_jpeg_codec()`` before opening it).  Append
     ``:LEVEL`` to choose the Blosc level (1-9) or the JPEG quality.  Chunks are
     1024 x 1024 px by default.
 

@@ -171,8 +171,10 @@ def export_steps(
     """Export slide levels to an OME-Zarr store at ``out``, yielding progress.
 
     ``format`` "0.5" (default) writes NGFF 0.5 on Zarr v3, in shards of ``shard``
-    px per side ("auto": 4096; None or "none": one file per chunk); "0.4" writes
-    NGFF 0.4 on Zarr v2, one file per chunk.  ``slide`` is an open Slide or a path (opened with ``backend``).  Nothing
+    px per side ("auto": 4096; None or "none": one file per chunk), each shard
+    written by one task; "0.4" writes NGFF 0.4 on Zarr v2, one file per chunk.
+
+    ``slide`` is an open Slide or a path (opened with ``backend``).  Nothing
     appears at ``out`` until the export is complete: blocks are written into
     ``<out>.partial-<random>``, which is renamed to ``out`` at the end and
     removed when the export fails or is closed early.  Raises ValueError for bad

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._scratch import scratch
 from ..backends import Slide, open_slide
-from ._codecs import jpeg_codec_v3, register_jpeg_codec
+from ._codecs import register_jpeg_codec
 from ._store import ArrayWriter, ShardFile
 
 __all__ = ["ArrayRef", "SlideRef", "forget_store", "opened_slides", "write_block"]
@@ -101,7 +101,6 @@ def _writer(target: ArrayRef) -> ArrayWriter:
     def opener():
         if target.jpeg:
             register_jpeg_codec()
-            jpeg_codec_v3()
         return ArrayWriter(target.root, target.path)
 
     return _writers.get(target, opener)

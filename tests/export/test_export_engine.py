@@ -86,6 +86,9 @@ def test_metadata_axes_scale_and_datasets(slides, tmp_path, ngff):
         assert not (out / ".zgroup").exists() and '"zarr_format": 3' in (out / "0" / "zarr.json").read_text()
     assert [d["path"] for d in image["multiscales"][0]["datasets"]] == ["0", "1"]
     assert [c["color"] for c in image["omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]
+    # the OME-NGFF schema of that version, as ome-zarr-models (a dependency of ome-zarr-py) validates it
+    models = pytest.importorskip(f"ome_zarr_models.v0{ngff[-1]}.image")
+    models.Image.from_zarr(zarr.open_group(out, mode="r"))
 
 
 def test_sharded_levels_are_few_files_that_zarr_reads_as_shards(slides, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
 
-from ..export import COMPRESSIONS, DEFAULT_CHUNK, ExportSummary, export_steps
+from ..export import COMPRESSIONS, DEFAULT_CHUNK, DEFAULT_FORMAT, DEFAULT_SHARD, FORMATS, ExportSummary, export_steps
 from ..export._schedulers import default_workers
 from .slide_layers import slide_layer_choices
 
@@ -72,7 +72,11 @@ class ExportWidget(Container):
         self.levels.tooltip = "'all' or slide level numbers such as 0,2"
         self.compression = ComboBox(label="Compression", choices=list(COMPRESSIONS), value="zstd")
         self.compression.tooltip = "zstd, lz4 and none are lossless; jpeg is lossy (quality 90)"
+        self.format = ComboBox(label="Format", choices=list(FORMATS), value=DEFAULT_FORMAT)
+        self.format.tooltip = "NGFF 0.5 on Zarr v3, sharded (default), or NGFF 0.4 on Zarr v2 for older readers"
         self.chunk = SpinBox(label="Chunk", value=DEFAULT_CHUNK, min=64, max=8192, step=64)
+        self.shard = SpinBox(label="Shard", value=DEFAULT_SHARD, min=0, max=65536, step=1024)
+        self.shard.tooltip = "shard side in pixels, a multiple of the chunk (0: one file per chunk); NGFF 0.5 only"
         self.scheduler = ComboBox(label="Scheduler", choices=["threads", "processes", DASK], value="threads")
         self.address = LineEdit(label="Address", value="tcp://127.0.0.1:8786", visible=False)
         self.address.tooltip = "address of a running dask.distributed scheduler; its workers open the slide by path"
@@ -91,7 +95,9 @@ class ExportWidget(Container):
                 self.output,
                 self.levels,
                 self.compression,
+                self.format,
                 self.chunk,
+                self.shard,
                 self.scheduler,
                 self.address,
                 self.workers,
@@ -103,6 +109,7 @@ class ExportWidget(Container):
         )
         self.layer.changed.connect(self._suggest_output)
         self.scheduler.changed.connect(self._on_scheduler)
+        self.format.changed.connect(self._on_format)
         self.export_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
@@ -131,6 +138,9 @@ class ExportWidget(Container):
         self.address.visible = value == DASK
         self.workers.enabled = value != DASK  # the cluster decides
 
+    def _on_format(self, value: str) -> None:
+        self.shard.enabled = value == "0.5"  # Zarr v2 has no shards
+
     # -- running --
     @property
     def running(self) -> bool:
@@ -150,6 +160,8 @@ class ExportWidget(Container):
             "backend": layer.metadata.get("backend"),
             "levels": self.levels.value,
             "chunk": self.chunk.value,
+            "format": self.format.value,
+            "shard": (self.shard.value or None) if self.format.value == "0.5" else None,
             "compression": self.compression.value,
             "scheduler": scheduler,
             "workers": None if self.scheduler.value == DASK else self.workers.value,

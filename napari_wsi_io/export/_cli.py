@@ -8,12 +8,13 @@ from contextlib import closing
 
 from .._errors import SlideReadError
 from ._codecs import COMPRESSIONS
-from ._store import DEFAULT_CHUNK
+from ._store import DEFAULT_CHUNK, DEFAULT_FORMAT, DEFAULT_SHARD, FORMATS
 
 __all__ = ["add_parser", "run"]
 
 _EPILOG = (
-    "Writes OME-NGFF 0.4 on Zarr v2 (axes c, y, x in micrometre), one dataset per slide level, "
+    "Writes OME-NGFF 0.5 on Zarr v3 in shards (or, with --format 0.4, NGFF 0.4 on Zarr v2), "
+    "axes c, y, x in micrometre, one dataset per slide level, "
     "into OUT.partial-<random> and renames it to OUT when complete. "
     "Exit status: 0 done, 1 export failed, 2 bad slide or arguments, 130 interrupted."
 )
@@ -30,6 +31,18 @@ def add_parser(subparsers) -> None:
     p.add_argument("out", help="the OME-Zarr directory to write, e.g. slide.ome.zarr")
     p.add_argument("--levels", default="all", help="'all' (default) or level numbers such as 0,2")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"chunk side in pixels (default {DEFAULT_CHUNK})")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=DEFAULT_FORMAT,
+        help="NGFF version: 0.5 on Zarr v3 (default) or 0.4 on Zarr v2 for older readers",
+    )
+    p.add_argument(
+        "--shard",
+        default="auto",
+        help=f"shard side in pixels, a multiple of --chunk, or 'none' (default {DEFAULT_SHARD} with --format 0.5; "
+        "0.4 has no shards)",
+    )
     p.add_argument(
         "--compression",
         default="zstd",
@@ -56,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         levels=args.levels,
         chunk=args.chunk,
+        format=args.format,
+        shard=args.shard,
         compression=args.compression,
         scheduler=args.scheduler,
         workers=args.workers,

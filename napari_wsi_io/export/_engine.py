@@ -21,12 +21,12 @@ from ..backends import Slide, open_slide
 from ._codecs import Compression, parse_compression
 from ._ngff import image_attributes
 from ._schedulers import open_executor
-from ._store import DEFAULT_CHUNK, create_arrays, write_attributes
+from ._store import DEFAULT_CHUNK, DEFAULT_FORMAT, Layout, create_arrays, write_attributes
 from ._tasks import ArrayRef, SlideRef, forget_store, write_block
 
 __all__ = ["ExportError", "ExportProgress", "ExportSummary", "export_ome_zarr", "export_steps", "parse_levels"]
 
-_TARGET_BLOCK = 1024  # px per side of one task: a few MB of pixels, enough to amortise the task overhead
+_TARGET_BLOCK = 1024  # px per side of one unsharded task: a few MB of pixels, enough to amortise its overhead
 _TASKS_PER_WORKER = 2  # in flight: one running, one queued, so no worker idles between tasks
 _HEARTBEAT_S = 0.5  # longest time between two progress events, so a cancel is seen quickly
 PARTIAL_MARK = ".partial-"
@@ -63,6 +63,7 @@ class ExportSummary:
     source_bytes: int | None  # compressed size of the same levels in the slide (None: not known)
     compression: str
     scheduler: str
+    layout: str = ""  # NGFF version, chunks and shards
     extra: dict = field(default_factory=dict)
 
     @property
@@ -76,7 +77,7 @@ class ExportSummary:
 
     def __str__(self) -> str:
         return (
-            f"wrote {self.path}: levels {','.join(map(str, self.levels))}, {self.pixels / 1e6:.1f} MP in "
+            f"wrote {self.path}: {self.layout}, levels {','.join(map(str, self.levels))}, {self.pixels / 1e6:.1f} MP in "
             f"{self.seconds:.1f} s ({self.megapixels_per_second:.1f} MP/s, {self.scheduler}); "
             f"{_size(self.output_bytes)} on disk, compression {self.compression} ratio "
             f"{self.compression_ratio:.2f}:1"
@@ -126,10 +127,10 @@ def _check_output(out: Path, overwrite: bool) -> None:
         raise ValueError(f"refusing to overwrite {out}: it is a non-empty directory but not a Zarr store")
 
 
-def _blocks(slide: Slide, level: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
-    """(x, y, width, height) of chunk-aligned blocks covering a level, row by row."""
+def _blocks(slide: Slide, level: int, layout: Layout) -> Iterator[tuple[int, int, int, int]]:
+    """(x, y, width, height) of the tasks' blocks covering a level, row by row: whole shards when sharded."""
     w, h = slide.level_dimensions[level]
-    side = chunk * max(1, _TARGET_BLOCK // chunk)
+    side = layout.shard or layout.chunk * max(1, _TARGET_BLOCK // layout.chunk)
     for y in range(0, h, side):
         for x in range(0, w, side):
             yield x, y, min(side, w - x), min(side, h - y)
@@ -165,13 +166,19 @@ def export_steps(
     *,
     levels: str | Sequence[int] | None = None,
     chunk: int = DEFAULT_CHUNK,
+    format: str = DEFAULT_FORMAT,
+    shard: int | str | None = "auto",
     compression: str | Compression = "zstd",
     scheduler: str = "threads",
     workers: int | None = None,
     overwrite: bool = False,
     backend: str | None = None,
 ) -> Generator[ExportProgress, None, ExportSummary]:
-    """Export slide levels to an OME-Zarr (NGFF 0.4, Zarr v2) store at ``out``, yielding progress.
+    """Export slide levels to an OME-Zarr store at ``out``, yielding progress.
+
+    ``format`` "0.5" (default) writes NGFF 0.5 on Zarr v3, in shards of ``shard``
+    px per side ("auto": 4096; None or "none": one file per chunk), each shard
+    written by one task; "0.4" writes NGFF 0.4 on Zarr v2, one file per chunk.
 
     ``slide`` is an open Slide or a path (opened with ``backend``).  Nothing
     appears at ``out`` until the export is complete: blocks are written into
@@ -184,9 +191,7 @@ def export_steps(
 
     out = Path(out).expanduser().absolute()
     codec = parse_compression(compression)
-    if not 16 <= int(chunk) <= 16384:
-        raise ValueError(f"chunk must be between 16 and 16384 pixels, not {chunk}")
-    chunk = int(chunk)
+    layout = Layout.of(format, chunk, shard)
     _check_output(out, overwrite)
     with ExitStack() as stack:
         if not isinstance(slide, Slide):
@@ -199,12 +204,12 @@ def export_steps(
         pending: set = set()
         finished = False
         try:
-            create_arrays(partial, slide, chosen, chunk, codec)
+            create_arrays(partial, slide, chosen, layout, codec)
             source = SlideRef.of(slide) if executor.remote else slide
             todo = (
                 (ArrayRef(str(partial), str(i), codec.name == "jpeg"), level, block)
                 for i, level in enumerate(chosen)
-                for block in _blocks(slide, level, chunk)
+                for block in _blocks(slide, level, layout)
             )
             total = sum(w * h for level in chosen for w, h in [slide.level_dimensions[level]])
             done, start = 0, time.perf_counter()
@@ -224,7 +229,8 @@ def export_steps(
                 eta = elapsed * (total - done) / done if done else None
                 yield ExportProgress(done, total, eta, f"{done / 1e6:.1f} of {total / 1e6:.1f} MP")
             seconds = time.perf_counter() - start
-            write_attributes(partial, image_attributes(slide, chosen, codec, __version__))
+            attributes = image_attributes(slide, chosen, codec, __version__, layout.ngff)
+            write_attributes(partial, attributes, layout.zarr_format)
             _publish(partial, out, overwrite)
             finished = True
         finally:
@@ -244,6 +250,7 @@ def export_steps(
             source_bytes=_source_bytes(slide, chosen),
             compression=str(codec),
             scheduler=executor.description,
+            layout=str(layout),
         )
     yield ExportProgress(total, total, 0.0, str(summary))
     return summary

@@ -1,4 +1,8 @@
-"""The NGFF 0.4 metadata of an exported slide: axes, multiscales datasets and omero channels.
+"""The NGFF metadata of an exported slide: axes, multiscales datasets and omero channels.
+
+NGFF 0.5 (Zarr v3) keeps them under ``ome`` in the group's ``zarr.json`` with one
+``version`` for the whole block; NGFF 0.4 (Zarr v2) puts them at the top of
+``.zattrs`` with a ``version`` in each multiscale.
 
 Axes are ``c, y, x`` for RGB slides and ``y, x`` for grayscale ones.  NGFF 0.4
 requires a channel axis to come before the space axes (ome-zarr-py's reader
@@ -15,7 +19,7 @@ from ._codecs import Compression
 
 __all__ = ["NGFF_VERSION", "image_attributes", "level_scale"]
 
-NGFF_VERSION = "0.4"
+NGFF_VERSION = "0.5"  # the default
 _RGB = (("red", "FF0000"), ("green", "00FF00"), ("blue", "0000FF"))
 
 
@@ -75,20 +79,22 @@ def _omero(slide: Slide) -> dict:
     return {"channels": channels, "rdefs": {"model": "color" if slide.samples == 3 else "greyscale"}}
 
 
-def image_attributes(slide: Slide, levels: list[int], compression: Compression, version: str) -> dict:
+def image_attributes(
+    slide: Slide, levels: list[int], compression: Compression, version: str, ngff: str = NGFF_VERSION
+) -> dict:
     """Group attributes of the exported image (written last: they mark the store as an image)."""
-    name = Path(slide.path).name
+    multiscale = {
+        "name": Path(slide.path).name,
+        "axes": _axes(slide),
+        "datasets": _datasets(slide, levels),
+        "metadata": {"description": "the slide's own pyramid levels, not resampled", "levels": levels},
+    }
+    if ngff == "0.4":
+        image = {"multiscales": [{"version": ngff, **multiscale}], "omero": _omero(slide)}
+    else:
+        image = {"ome": {"version": ngff, "multiscales": [multiscale], "omero": _omero(slide)}}
     return {
-        "multiscales": [
-            {
-                "version": NGFF_VERSION,
-                "name": name,
-                "axes": _axes(slide),
-                "datasets": _datasets(slide, levels),
-                "metadata": {"description": "the slide's own pyramid levels, not resampled", "levels": levels},
-            }
-        ],
-        "omero": _omero(slide),
+        **image,
         "napari_wsi_io": {
             "version": version,
             "source": slide.path,

@@ -20,12 +20,13 @@ import numpy as np
 from .._scratch import scratch
 from ..backends import Slide, open_slide
 from ._codecs import register_jpeg_codec
-from ._store import ChunkWriter
+from ._store import ArrayWriter, ShardFile
 
 __all__ = ["ArrayRef", "SlideRef", "forget_store", "opened_slides", "write_block"]
 
 _MAX_SLIDES = 4
 _MAX_ARRAYS = 32
+_READ_BLOCK = 1024  # px per side of one read inside a shard: one block of pixels in memory per task
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,11 @@ def _slide(source: Slide | SlideRef) -> Slide:
     return _slides.get(source, lambda: open_slide(source.path, backend=source.backend))
 
 
-def _writer(target: ArrayRef) -> ChunkWriter:
+def _writer(target: ArrayRef) -> ArrayWriter:
     def opener():
         if target.jpeg:
             register_jpeg_codec()
-        return ChunkWriter(target.root, target.path)
+        return ArrayWriter(target.root, target.path)
 
     return _writers.get(target, opener)
 
@@ -108,20 +109,46 @@ def _writer(target: ArrayRef) -> ChunkWriter:
 def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, y: int, width: int, height: int) -> int:
     """Copy one chunk-aligned block of a level into its array; return the pixels written.
 
-    Blocks never share a chunk, so tasks can run in any order and in parallel.
+    Blocks never share a chunk, and for a sharded array a block is one whole
+    shard, so tasks can run in any order and in parallel: no two write one file.
     """
     if not os.path.isdir(target.root):
         # The export was cancelled and its store removed: writing would recreate directories.
         return 0
-    pixels = _slide(source).read_level(level, x, y, width, height)  # no ``out``: cuCIM would copy into it
-    if pixels.ndim == 3:
-        # The writer has encoded this thread's last block by now: the buffer is free again.
-        planar = scratch("cyx", (pixels.shape[2], height, width), pixels.dtype)
-        np.copyto(planar, pixels.transpose(2, 0, 1))
-        _writer(target).write(planar, (0, y, x))
-    else:
-        _writer(target).write(pixels, (y, x))
+    slide, writer = _slide(source), _writer(target)
+    if not writer.shard:
+        writer.write(_planar(slide.read_level(level, x, y, width, height)), _offset(writer, x, y))
+        return width * height
+    index = tuple(o // s for o, s in zip(_offset(writer, x, y), writer.shard))
+    shard = ShardFile(writer, index)
+    try:
+        step = writer.chunks[-1] * max(1, _READ_BLOCK // writer.chunks[-1])
+        for by in range(y, y + height, step):
+            for bx in range(x, x + width, step):
+                w, h = min(step, x + width - bx), min(step, y + height - by)
+                shard.add(_planar(slide.read_level(level, bx, by, w, h)), _offset(writer, bx, by))
+    except BaseException:
+        shard.abort()
+        raise
+    shard.close()
     return width * height
+
+
+def _offset(writer: ArrayWriter, x: int, y: int) -> tuple[int, ...]:
+    return (0, y, x) if len(writer.shape) == 3 else (y, x)
+
+
+def _planar(pixels: np.ndarray) -> np.ndarray:
+    """(c, y, x) of an RGB block read as (y, x, c), in this thread's reused buffer; grayscale as is.
+
+    The writer has encoded this thread's last block by now: the buffer is free again.  Reading
+    without ``out``: cuCIM would copy into it.
+    """
+    if pixels.ndim != 3:
+        return pixels
+    planar = scratch("cyx", (pixels.shape[2], *pixels.shape[:2]), pixels.dtype)
+    np.copyto(planar, pixels.transpose(2, 0, 1))
+    return planar
 
 
 def forget_store(root: str) -> None:

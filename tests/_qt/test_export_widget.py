@@ -84,7 +84,7 @@ def test_cancel_stops_and_removes_the_partial_store(make_napari_viewer, big_slid
     widget.workers.value = 1
     widget.chunk.value = 256
     click(qtbot, widget.export_button)
-    qtbot.waitUntil(lambda: any(tmp_path.glob("c.ome.zarr.partial-*/0/0/*/*")), timeout=30000)
+    qtbot.waitUntil(lambda: any(tmp_path.glob("c.ome.zarr.partial-*/0/c/0/*/*")), timeout=30000)  # shard files
     if how == "cancel button":
         click(qtbot, widget.cancel_button)
     else:
@@ -93,6 +93,22 @@ def test_cancel_stops_and_removes_the_partial_store(make_napari_viewer, big_slid
     assert widget.summary is None and widget.error is None
     assert widget.status.value.startswith("cancelled")
     assert not out.exists() and not list(tmp_path.glob("c.ome.zarr.partial-*"))
+
+
+def test_format_04_without_shards_from_the_dock(dock, tmp_path, qtbot):
+    _, widget = dock
+    assert widget.format.value == "0.5" and widget.shard.value == 4096 and widget.shard.enabled
+    widget.format.value = "0.4"
+    assert not widget.shard.enabled
+    out = tmp_path / "v2.ome.zarr"
+    widget.output.value = out
+    widget.levels.value = "2"
+    widget.chunk.value = 256
+    click(qtbot, widget.export_button)
+    qtbot.waitUntil(lambda: not widget.running, timeout=60000)
+    assert widget.error is None and "NGFF 0.4" in widget.summary.layout
+    assert (out / ".zgroup").is_file() and (out / "0" / ".zarray").is_file()
+    assert len(list((out / "0" / "0").rglob("*"))) == 3 * 4 + 3  # 3 x 4 chunk files in 3 row directories
 
 
 def test_existing_output_is_an_error_in_the_dock_and_a_notification(dock, tmp_path, qtbot):
@@ -109,7 +125,7 @@ def test_existing_output_is_an_error_in_the_dock_and_a_notification(dock, tmp_pa
     widget.levels.value = "2"
     click(qtbot, widget.export_button)
     qtbot.waitUntil(lambda: not widget.running, timeout=60000)
-    assert widget.error is None and widget.summary is not None and (out / ".zattrs").is_file()
+    assert widget.error is None and widget.summary is not None and (out / "zarr.json").is_file()
 
 
 def test_no_slide_layer_is_an_error(make_napari_viewer, qtbot):

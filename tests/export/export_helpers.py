@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
-from ome_zarr.format import FormatV04
+from ome_zarr.format import FormatV04, FormatV05
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Multiscales, Reader
 
 
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def ngff_version(path: Path) -> str:
+    return "0.5" if (Path(path) / "zarr.json").is_file() else "0.4"
+
+
 def read_image(path: Path):
-    """The exported image as ome-zarr-py's reader sees it: (node, list of numpy levels)."""
-    location = parse_url(str(path), mode="r", fmt=FormatV04())
-    assert location is not None, f"ome-zarr-py does not see a Zarr store at {path}"
-    nodes = list(Reader(location)())
-    assert nodes and any(isinstance(spec, Multiscales) for spec in nodes[0].specs)
-    return nodes[0], [np.asarray(level) for level in nodes[0].data]
+    """The exported image as ome-zarr-py's reader sees it: (node, list of numpy levels).
+
+    The store is opened as the NGFF version it claims to be (0.5 is ome-zarr-py's default), and
+    ome-zarr-py must log no warning, such as "version mismatch", while reading it.
+    """
+    fmt = FormatV05() if ngff_version(path) == "0.5" else FormatV04()
+    logger, caught = logging.getLogger("ome_zarr"), _Warnings()
+    logger.addHandler(caught)
+    try:
+        location = parse_url(str(path), mode="r", fmt=fmt)
+        assert location is not None, f"ome-zarr-py does not see a Zarr store at {path}"
+        nodes = list(Reader(location)())
+        assert nodes and any(isinstance(spec, Multiscales) for spec in nodes[0].specs)
+        levels = [np.asarray(level) for level in nodes[0].data]
+    finally:
+        logger.removeHandler(caught)
+    assert caught.messages == [], caught.messages
+    return nodes[0], levels
 
 
 def slide_level(slide, level: int) -> np.ndarray:
@@ -28,3 +54,8 @@ def slide_level(slide, level: int) -> np.ndarray:
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if ".partial-" in p.name or ".old-" in p.name)
+
+
+def data_files(array: Path) -> list[Path]:
+    """The chunk or shard files of one exported array (everything but its metadata)."""
+    return sorted(p for p in array.rglob("*") if p.is_file() and p.name not in ("zarr.json", ".zarray", ".zattrs"))

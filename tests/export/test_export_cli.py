@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from export_helpers import leftovers, read_image, slide_level
+import zarr
+from export_helpers import data_files, leftovers, read_image, slide_level
+from ome_zarr.format import FormatV04, FormatV05
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
@@ -39,6 +41,9 @@ def test_convert_writes_store_with_progress_and_summary(slides, tmp_path, capsys
         (["--compression", "gzip"], "unknown compression"),
         (["--chunk", "0"], "chunk must be"),
         (["--scheduler", "fibers"], "scheduler must be"),
+        (["--shard", "1000"], "shard must be a multiple of the chunk"),
+        (["--shard", "wide"], "shard must be a number of pixels"),
+        (["--format", "0.4", "--shard", "2048"], "sharding needs Zarr v3"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(slides, tmp_path, capsys, args, message):
@@ -54,6 +59,24 @@ def test_bad_slide_exits_2_with_one_line(bad_slides, tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and err.startswith(f"napari-wsi-io: cannot read {path}: ") and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "metadata", "files"),
+    [
+        ([], "zarr.json", 1),  # 0.5 sharded by default: one 4096 px shard holds the 8 x 6 chunks of 256 px
+        (["--shard", "none"], "zarr.json", 48),
+        (["--format", "0.4"], ".zgroup", 48),
+    ],
+)
+def test_format_and_shard_options(slides, tmp_path, capsys, args, metadata, files):
+    out = tmp_path / "f.ome.zarr"
+    rc = main(["convert", str(slides["svs"]), str(out), "--levels", "1", "--chunk", "256", *args])
+    assert rc == 0, capsys.readouterr().err
+    assert (out / metadata).is_file() and len(data_files(out / "0")) == files
+    _, (data,) = read_image(out)
+    with open_slide(slides["svs"]) as slide:
+        np.testing.assert_array_equal(data, slide_level(slide, 1))
 
 
 def test_existing_output_exits_2_unless_overwrite(slides, tmp_path, capsys):
@@ -78,19 +101,22 @@ def big_slide(tmp_path_factory) -> Path:
     return write_synthetic_slide(tmp_path_factory.mktemp("big") / "big.tif", (10240, 20480), min_level_side=2048)
 
 
-def _start_and_wait_for_chunks(slide: Path, out: Path) -> subprocess.Popen:
+_DATA_FILES = {"0.4": "0/0/*/*", "0.5": "0/c/*/*/*"}  # chunk files (0.4) or shard files (0.5) of level 0
+
+
+def _start_and_wait_for_chunks(slide: Path, out: Path, ngff: str = "0.5") -> subprocess.Popen:
     # A terminal's Ctrl-C raises KeyboardInterrupt; a test run started in the background inherits an ignored
     # SIGINT, which Python keeps, so the child puts the usual handler back.
     code = (
         "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
         "from napari_wsi_io.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    args = ["convert", str(slide), str(out), "--levels", "0", "--workers", "1", "--chunk", "256"]
+    args = ["convert", str(slide), str(out), "--levels", "0", "--workers", "1", "--chunk", "256", "--format", ngff]
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         partial = [p for p in out.parent.glob(f"{out.name}.partial-*")]
-        if partial and any(partial[0].glob("0/0/*/*")):  # chunk files are being written
+        if partial and any(partial[0].glob(_DATA_FILES[ngff])):  # chunk or shard files are being written
             return proc
         time.sleep(0.02)
     proc.kill()
@@ -107,14 +133,17 @@ def test_ctrl_c_cleans_up_and_exits_130(big_slide, tmp_path):
     assert not out.exists() and leftovers(tmp_path) == []
 
 
-def test_killed_export_never_looks_complete(big_slide, tmp_path):
+@pytest.mark.parametrize("ngff", ["0.5", "0.4"])
+def test_killed_export_never_looks_complete(big_slide, tmp_path, ngff):
     out = tmp_path / "kill.ome.zarr"
-    proc = _start_and_wait_for_chunks(big_slide, out)
+    proc = _start_and_wait_for_chunks(big_slide, out, ngff)
     proc.kill()
     proc.wait(timeout=60)
     assert not out.exists()
     (partial,) = [tmp_path / name for name in leftovers(tmp_path)]
     # What is left carries no NGFF metadata: no reader takes it for an image.
-    location = parse_url(str(partial), mode="r")
+    location = parse_url(str(partial), mode="r", fmt=FormatV04() if ngff == "0.4" else FormatV05())
     nodes = list(Reader(location)()) if location else []
     assert not any(node.data for node in nodes)
+    attributes = zarr.open_group(partial, mode="r").attrs.asdict()
+    assert not {"ome", "multiscales", "omero"} & set(attributes)

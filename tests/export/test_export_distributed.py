@@ -42,6 +42,24 @@ def test_round_trip_on_cluster_workers_open_the_slide(cluster, slides, tmp_path)
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("ngff", ["0.5", "0.4"])
+def test_cluster_writes_the_same_bytes_as_threads(cluster, slides, tmp_path, ngff):
+    # 256 px shards of 128 px chunks: 4 chunks per shard, and many shards, so both workers write some
+    options = {"levels": "0,1", "chunk": 128, "format": ngff, "shard": 256 if ngff == "0.5" else None}
+    local = export_ome_zarr(slides["svs"], tmp_path / "local.ome.zarr", scheduler="threads", workers=2, **options)
+    remote = export_ome_zarr(slides["svs"], tmp_path / "dask.ome.zarr", scheduler=cluster.scheduler_address, **options)
+    assert "dask scheduler" in remote.scheduler and "threads" in local.scheduler
+
+    def files(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    written, expected = files(tmp_path / "dask.ome.zarr"), files(tmp_path / "local.ome.zarr")
+    assert sorted(written) == sorted(expected) and len(written) > 20
+    assert all(written[name] == expected[name] for name in expected)
+    if ngff == "0.5":
+        assert "0/c/0/0/0" in written and "0/c/0/0/1" in written  # shards, not chunks
+
+
 def test_cancel_on_cluster_leaves_nothing(cluster, slides, tmp_path):
     out = tmp_path / "c.ome.zarr"
     steps = export_steps(slides["svs"], out, scheduler=cluster.scheduler_address, chunk=128)

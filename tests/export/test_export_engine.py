@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from export_helpers import leftovers, read_image, slide_level
+import zarr
+from export_helpers import data_files, leftovers, read_image, slide_level
 
 from napari_wsi_io import SlideReadError, open_slide
 from napari_wsi_io.export import (
@@ -19,12 +20,22 @@ from napari_wsi_io.export import (
 
 
 @pytest.mark.parametrize(
-    ("kind", "compression"),
-    [("svs", "zstd"), ("jpeg", "lz4"), ("lzw", "none"), ("deflate", "zstd:5"), ("gray16", "zstd")],
+    ("kind", "compression", "options"),
+    [
+        ("svs", "zstd", {}),
+        ("jpeg", "lz4", {}),
+        ("lzw", "none", {}),
+        ("deflate", "zstd:5", {}),
+        ("gray16", "zstd", {}),
+        ("svs", "zstd", {"format": "0.4"}),
+        ("gray16", "lz4", {"format": "0.4"}),
+        ("lzw", "zstd", {"shard": None}),
+        ("jpeg", "zstd", {"shard": 512}),
+    ],
 )
-def test_round_trip_is_exact_for_lossless_compression(slides, tmp_path, kind, compression):
+def test_round_trip_is_exact_for_lossless_compression(slides, tmp_path, kind, compression, options):
     out = tmp_path / f"{kind}.ome.zarr"
-    summary = export_ome_zarr(slides[kind], out, compression=compression, chunk=256)
+    summary = export_ome_zarr(slides[kind], out, compression=compression, chunk=256, **options)
     node, levels = read_image(out)
     with open_slide(slides[kind]) as slide:
         assert len(levels) == slide.level_count
@@ -37,9 +48,10 @@ def test_round_trip_is_exact_for_lossless_compression(slides, tmp_path, kind, co
     assert leftovers(tmp_path) == []
 
 
-def test_metadata_axes_scale_and_datasets(slides, tmp_path):
+@pytest.mark.parametrize("ngff", ["0.5", "0.4"])
+def test_metadata_axes_scale_and_datasets(slides, tmp_path, ngff):
     out = tmp_path / "svs.ome.zarr"
-    export_ome_zarr(slides["svs"], out, levels="0,2")
+    export_ome_zarr(slides["svs"], out, levels="0,2", format=ngff)
     node, levels = read_image(out)
     assert node.metadata["axes"] == [
         {"name": "c", "type": "channel"},
@@ -61,12 +73,41 @@ def test_metadata_axes_scale_and_datasets(slides, tmp_path):
                 [0.0, (scale["scale"][1] - mpp_y) / 2, (scale["scale"][2] - mpp_x) / 2]
             )
             assert levels[dataset].shape == (3, h, w)
-    attrs = node.zarr.root_attrs
-    assert attrs["multiscales"][0]["version"] == "0.4"
-    assert [d["path"] for d in attrs["multiscales"][0]["datasets"]] == ["0", "1"]
-    assert [c["color"] for c in attrs["omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]
+    attrs = zarr.open_group(out, mode="r").attrs.asdict()
     assert attrs["napari_wsi_io"]["levels"] == [0, 2]
-    assert (out / ".zgroup").is_file() and '"zarr_format": 2' in (out / "0" / ".zarray").read_text()
+    if ngff == "0.4":
+        image = attrs
+        assert attrs["multiscales"][0]["version"] == "0.4"
+        assert (out / ".zgroup").is_file() and '"zarr_format": 2' in (out / "0" / ".zarray").read_text()
+    else:  # NGFF 0.5: everything under "ome" in zarr.json, one version for the block
+        image = attrs["ome"]
+        assert image["version"] == "0.5" and "version" not in image["multiscales"][0]
+        assert "multiscales" not in attrs and "omero" not in attrs
+        assert not (out / ".zgroup").exists() and '"zarr_format": 3' in (out / "0" / "zarr.json").read_text()
+    assert [d["path"] for d in image["multiscales"][0]["datasets"]] == ["0", "1"]
+    assert [c["color"] for c in image["omero"]["channels"]] == ["FF0000", "00FF00", "0000FF"]
+    # the OME-NGFF schema of that version, as ome-zarr-models (a dependency of ome-zarr-py) validates it
+    models = pytest.importorskip(f"ome_zarr_models.v0{ngff[-1]}.image")
+    models.Image.from_zarr(zarr.open_group(out, mode="r"))
+
+
+def test_sharded_levels_are_few_files_that_zarr_reads_as_shards(slides, tmp_path):
+    out = tmp_path / "sharded.ome.zarr"
+    export_ome_zarr(slides["svs"], out, chunk=256, shard=1024)
+    level0 = zarr.open_array(out / "0", mode="r")
+    assert level0.shape == (3, 3000, 4000) and level0.chunks == (3, 256, 256) and level0.shards == (3, 1024, 1024)
+    # 3 x 4 shards of 1024 px hold the 12 x 16 chunks of 256 px (the last row of shards is partial)
+    assert [p.relative_to(out / "0").as_posix() for p in data_files(out / "0")] == [
+        f"c/0/{y}/{x}" for y in range(3) for x in range(4)
+    ]
+    with open_slide(slides["svs"]) as slide:
+        expected = slide_level(slide, 0)
+    # a partial read goes through the shard index: one chunk, across a chunk edge, inside the last shard
+    np.testing.assert_array_equal(level0[:, 2900:3000, 3800:4000], expected[:, 2900:3000, 3800:4000])
+    np.testing.assert_array_equal(level0[1, 250:300, 1000:1100], expected[1, 250:300, 1000:1100])
+    unsharded = tmp_path / "unsharded.ome.zarr"
+    export_ome_zarr(slides["svs"], unsharded, levels="0", chunk=256, shard=None)
+    assert len(data_files(unsharded / "0")) == 12 * 16
 
 
 def test_grayscale_has_no_channel_axis_and_unknown_mpp_means_pixel_units(tmp_path):
@@ -85,9 +126,10 @@ def test_grayscale_has_no_channel_axis_and_unknown_mpp_means_pixel_units(tmp_pat
     np.testing.assert_array_equal(levels[1], image[::2, ::2])
 
 
-def test_jpeg_compression_is_close_and_smaller(slides, tmp_path):
-    lossless = export_ome_zarr(slides["svs"], tmp_path / "zstd.ome.zarr", levels="1")
-    lossy = export_ome_zarr(slides["svs"], tmp_path / "jpeg.ome.zarr", levels="1", compression="jpeg")
+@pytest.mark.parametrize("ngff", ["0.5", "0.4"])
+def test_jpeg_compression_is_close_and_smaller(slides, tmp_path, ngff):
+    lossless = export_ome_zarr(slides["svs"], tmp_path / "zstd.ome.zarr", levels="1", format=ngff)
+    lossy = export_ome_zarr(slides["svs"], tmp_path / "jpeg.ome.zarr", levels="1", compression="jpeg", format=ngff)
     _, (data,) = read_image(tmp_path / "jpeg.ome.zarr")
     with open_slide(slides["svs"]) as slide:
         expected = slide_level(slide, 1).astype(np.int16)
@@ -104,7 +146,8 @@ def test_jpeg_refuses_16_bit(slides, tmp_path):
 
 
 def test_progress_events_and_summary(slides, tmp_path):
-    steps = export_steps(slides["svs"], tmp_path / "p.ome.zarr", chunk=256, workers=1)
+    # a task, and so a progress step, is one shard: 512 px shards make 63 of them on this small slide
+    steps = export_steps(slides["svs"], tmp_path / "p.ome.zarr", chunk=256, shard=512, workers=1)
     events = []
     while True:
         try:
@@ -115,7 +158,7 @@ def test_progress_events_and_summary(slides, tmp_path):
     assert all(isinstance(e, ExportProgress) for e in events) and isinstance(summary, ExportSummary)
     done = [e.done for e in events]
     assert done == sorted(done) and done[0] == 0 and done[-1] == events[-1].total == summary.pixels
-    assert len(events) > 5  # one per finished block at least
+    assert len(events) > 5  # one per finished shard at least
     assert events[-1].eta == 0.0 and any(e.eta is not None and e.eta > 0 for e in events[:-1])
     assert "MP/s" in str(summary) and summary.megapixels_per_second > 0
 
@@ -200,7 +243,18 @@ def test_parse_compression():
 
 
 @pytest.mark.parametrize(
-    "options", [{"chunk": 8}, {"scheduler": "fibers"}, {"workers": 0}, {"levels": "9"}, {"compression": "png"}]
+    "options",
+    [
+        {"chunk": 8},
+        {"scheduler": "fibers"},
+        {"workers": 0},
+        {"levels": "9"},
+        {"compression": "png"},
+        {"format": "0.6"},
+        {"shard": 1000},
+        {"shard": "big"},
+        {"format": "0.4", "shard": 2048},
+    ],
 )
 def test_bad_options_raise_value_error_and_write_nothing(slides, tmp_path, options):
     with pytest.raises(ValueError):

@@ -268,7 +268,9 @@ def _resolution_mpp(page) -> tuple[float, float] | None:
 
 
 # Vendors whose layout has its own module (OpenSlide's vendor names).
-_VENDOR_MODULES: dict[str, str] = {}
+_VENDOR_MODULES: dict[str, str] = {
+    "leica": "._scn",
+}
 
 
 def _vendor(tif) -> str:
@@ -282,6 +284,9 @@ def _vendor(tif) -> str:
     ):
         if getattr(tif, attr, False):
             return name
+    # tifffile looks for "</scn>" at the very end: a damaged Leica XML must not open as its macro image.
+    if "leica-microsystems.com/scn" in (tif.pages.first.description or "")[:1024]:
+        return "leica"
     return "generic-tiff"
 
 

@@ -17,7 +17,7 @@ from napari_wsi_io._reader import slide_layers
 from napari_wsi_io.synthetic_vendors import write_bif, write_philips, write_scn
 
 WRITERS = {"leica": (write_scn, "scn"), "ventana": (write_bif, "bif"), "philips": (write_philips, "tiff")}
-VENDORS = ["leica"]
+VENDORS = ["leica", "ventana"]
 JPEG_TOLERANCE = 3  # mean absolute difference, 0-255: two JPEG decoders (libjpeg vs libjpeg-turbo)
 
 
@@ -164,3 +164,40 @@ def test_scn_xml_damaged_at_its_end_is_refused_not_shown_as_the_macro(vendor_fil
     # tifffile no longer calls it SCN; the Leica namespace still does.
     bad = _patch(vendor_files("leica"), tmp_path / "bad.scn", b"</scn>", b"</scX>")
     _refused(bad, "Leica XML")
+
+
+# -- Ventana BIF -------------------------------------------------------------
+
+
+def test_bif_label_and_thumbnail_are_not_levels(vendor_files):
+    with open_slide(vendor_files("ventana")) as slide:
+        # IFD 0 is the "Label Image" (OpenSlide's "macro"), IFD 1 the thumbnail: neither is level 0.
+        assert slide.level_dimensions[0] == (2048, 1536)
+        assert slide.layout.level_pages[0].description.startswith("level=0 ")
+
+
+def test_bif_overlapping_tiles_are_refused(tmp_path):
+    path = write_bif(tmp_path / "overlap.bif", shape=(512, 768), levels=2, overlap=(3, 0))
+    # OpenSlide lays the tiles 3 px closer; reading the TIFF grid as is would misplace them.
+    assert openslide.OpenSlide(str(path)).level_dimensions[0] == (762, 512)
+    _refused(path, "overlap", "not supported")
+
+
+def test_bif_damaged_xmp_is_refused(vendor_files, tmp_path):
+    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b"</Metadata>", b"</Metadatx>")
+    _refused(bad, "XMP is damaged")
+
+
+def test_bif_missing_level_is_refused(vendor_files, tmp_path):
+    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b"level=1 mag=20 ", b"level=5 mag=20 ")
+    _refused(bad, "level 5")
+
+
+def test_bif_damaged_tile_joints_are_refused(vendor_files, tmp_path):
+    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b'Tile2="2"', b'Tile2="0"')
+    _refused(bad, "out of range")
+
+
+def test_bif_levels_out_of_magnification_order_are_refused(vendor_files, tmp_path):
+    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b"level=2 mag=10 ", b"level=2 mag=80 ")
+    _refused(bad, "magnification")

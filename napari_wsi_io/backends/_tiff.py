@@ -270,6 +270,7 @@ def _resolution_mpp(page) -> tuple[float, float] | None:
 # Vendors whose layout has its own module (OpenSlide's vendor names).
 _VENDOR_MODULES: dict[str, str] = {
     "leica": "._scn",
+    "ventana": "._bif",
 }
 
 

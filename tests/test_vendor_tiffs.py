@@ -17,7 +17,7 @@ from napari_wsi_io._reader import slide_layers
 from napari_wsi_io.synthetic_vendors import write_bif, write_philips, write_scn
 
 WRITERS = {"leica": (write_scn, "scn"), "ventana": (write_bif, "bif"), "philips": (write_philips, "tiff")}
-VENDORS = ["leica", "ventana"]
+VENDORS = list(WRITERS)
 JPEG_TOLERANCE = 3  # mean absolute difference, 0-255: two JPEG decoders (libjpeg vs libjpeg-turbo)
 
 
@@ -201,3 +201,67 @@ def test_bif_damaged_tile_joints_are_refused(vendor_files, tmp_path):
 def test_bif_levels_out_of_magnification_order_are_refused(vendor_files, tmp_path):
     bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b"level=2 mag=10 ", b"level=2 mag=80 ")
     _refused(bad, "magnification")
+
+
+# -- Philips TIFF ------------------------------------------------------------
+
+
+def test_philips_levels_are_clipped_to_their_real_size(vendor_files):
+    with open_slide(vendor_files("philips")) as slide:
+        # The TIFF pads level 1 to 1024x768 (black); the image is 1000x750.
+        assert slide.layout.level_pages[1].imagewidth == 1024
+        assert slide.level_dimensions[1] == (1000, 750)
+        right_edge = slide.read_level(1, 990, 0, 10, 750)
+        assert right_edge.mean() > 20  # image, not the black padding
+
+
+def test_philips_with_label_strips_stays_away_from_cucim(vendor_files):
+    with open_slide(vendor_files("philips")) as slide:
+        assert slide.backend == "tifffile"
+        assert "SubfileType 0" in slide.fallback_reason
+
+
+def test_philips_cucim_reads_the_clipped_levels_like_openslide(tmp_path):
+    # Label and macro inside the XML: only the levels are IFDs, and cuCIM takes the file.
+    path = write_philips(tmp_path / "xml_label.tiff", label_in_xml=True)
+    osl = openslide.OpenSlide(str(path))
+    assert sorted(osl.associated_images) == ["label", "macro"]
+    with open_slide(path, "cucim") as slide:
+        assert list(slide.level_dimensions) == list(osl.level_dimensions)
+        for level in (1, slide.level_count - 1):
+            w, h = slide.level_dimensions[level]
+            _close(slide.read_level(level, 0, 0, w, h), _oracle(osl, "philips", level, 0, 0, w, h))
+    with open_slide(path) as slide:
+        assert slide.backend == "cucim"
+
+
+def test_philips_damaged_xml_is_refused(vendor_files, tmp_path):
+    bad = _patch(
+        vendor_files("philips"), tmp_path / "bad.tiff", b'Name="DICOM_MANUFACTURER"', b'Name="DICOM_MANUFACTURER<'
+    )
+    _refused(bad, "Philips XML", "damaged")
+
+
+def test_philips_level_without_its_spacing_is_refused(vendor_files, tmp_path):
+    bad = _patch(
+        vendor_files("philips"),
+        tmp_path / "bad.tiff",
+        b'ObjectType="PixelDataRepresentation"',
+        b'ObjectType="PixelDataRepresentatioX"',
+    )
+    _refused(bad, "3 level pixel spacings for 4 tiled levels")
+
+
+def test_philips_level_size_beyond_its_tiff_image_is_refused(vendor_files, tmp_path):
+    # Level 1's spacing made level 0's: it would be 2000x1500 inside a 1024x768 TIFF image.
+    bad = _patch(
+        vendor_files("philips"), tmp_path / "bad.tiff", b"0.0005&quot; &quot;0.0005", b"0.0003&quot; &quot;0.0003"
+    )
+    _refused(bad, "level 1", "2000x1500")
+
+
+def test_philips_damaged_spacing_is_refused(vendor_files, tmp_path):
+    bad = _patch(
+        vendor_files("philips"), tmp_path / "bad.tiff", b"0.0005&quot; &quot;0.0005", b"0.000x&quot; &quot;0.0005"
+    )
+    _refused(bad, "pixel spacing")

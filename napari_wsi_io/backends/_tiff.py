@@ -271,6 +271,7 @@ def _resolution_mpp(page) -> tuple[float, float] | None:
 _VENDOR_MODULES: dict[str, str] = {
     "leica": "._scn",
     "ventana": "._bif",
+    "philips": "._philips",
 }
 
 
@@ -352,6 +353,8 @@ class TiffLayout:
         self.properties = self._properties()
         self.properties.update(layout.properties)
         self.mpp = layout.mpp or self._mpp()
+        # cuCIM refuses a file with several full-resolution IFDs (a label or macro strip among them).
+        self._full_resolution_ifds = sum(int(p.subfiletype) == 0 for p in pages)
         self._cucim_problem = self._find_cucim_problem()
 
     def _generic_layout(self, pages: list) -> VendorLayout:
@@ -444,6 +447,8 @@ class TiffLayout:
             return "pyramid levels are stored in SubIFDs, which cuCIM does not read"
         if self.vendor not in _CUCIM_VENDORS:
             return f"{self.vendor} files are not handled by cuCIM"
+        if self.vendor != "aperio" and self._full_resolution_ifds > 1:
+            return f"{self._full_resolution_ifds} IFDs have SubfileType 0 (cuCIM opens only one full-resolution image)"
         for page, level in zip(self.level_pages, self.levels):
             if not level.tiled:
                 return "striped, not tiled (cuCIM's slow path returns RGBA)"

@@ -233,6 +233,23 @@ def test_philips_cucim_reads_the_clipped_levels_like_openslide(tmp_path):
             _close(slide.read_level(level, 0, 0, w, h), _oracle(osl, "philips", level, 0, 0, w, h))
     with open_slide(path) as slide:
         assert slide.backend == "cucim"
+        assert sorted(slide.associated_images) == ["label", "macro"]
+        for name, image in osl.associated_images.items():
+            _close(slide.read_associated(name), np.asarray(image)[..., :3].astype(np.int16))
+
+
+def test_philips_damaged_label_in_the_xml_gives_a_clear_error(tmp_path):
+    path = write_philips(tmp_path / "xml_label.tiff", label_in_xml=True)
+    data = path.read_bytes()
+    start = data.index(b'PMSVR="IString">/9j/') + len(b'PMSVR="IString">')
+    at = start + 4 * 2000  # inside the entropy-coded data: bytes FF C4 there are a stray marker
+    bad = tmp_path / "bad.tiff"
+    bad.write_bytes(data[:at] + b"/8T/xP/E" + data[at + 8 :])
+    with open_slide(bad) as slide:
+        assert "label" in slide.associated_images
+        with pytest.raises(SlideReadError, match="associated image 'label'") as info:
+            slide.read_associated("label")
+        assert str(bad) in str(info.value)
 
 
 def test_philips_damaged_xml_is_refused(vendor_files, tmp_path):

@@ -4,16 +4,19 @@ every level to whole tiles, so a level's real size is level 0's divided by its d
 OpenSlide's rules (openslide-vendor-philips-tiff.c): the tiled IFDs are the levels, level 0
 first, the others reduced-resolution images; downsample = round of the mean spacing ratio;
 size = level 0's TIFF size / downsample.  Strip IFDs described "Label..." and "Macro..." are
-the label and macro; mpp is the WSI image's DICOM_PIXEL_SPACING (mm: row, column).
+the label and macro, else base64 JPEG streams in the XML (PIM_DP_IMAGE_DATA); mpp is the WSI image's DICOM_PIXEL_SPACING (mm: row, column).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import xml.etree.ElementTree as ET
 
 from .._errors import SlideReadError
-from ._vendor import Level, VendorLayout
+from ._jpeg import jpeg_frame
+from ._vendor import EmbeddedJpeg, Level, VendorLayout
 
 _SCANNED = "PIM_DP_SCANNED_IMAGES"
 _REPRESENTATIONS = "PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE"
@@ -58,6 +61,20 @@ def _spacing(text: str | None, path: str, what: str) -> tuple[float, float]:
     if not (0 < w < math.inf and 0 < h < math.inf):
         raise SlideReadError(path, f"Philips XML: {what} pixel spacing {text!r} is not two positive numbers")
     return w, h
+
+
+def _embedded(scanned, kind: str) -> EmbeddedJpeg | None:
+    """The first LABELIMAGE / MACROIMAGE as a JPEG stream, or None (like OpenSlide, skipped when unreadable)."""
+    for obj in scanned.findall("Array/DataObject") if scanned is not None else ():
+        if _image_type(obj) == kind:
+            node = _attr(obj, "PIM_DP_IMAGE_DATA")
+            try:
+                data = base64.b64decode("".join(node.itertext()) if node is not None else "")
+            except (binascii.Error, ValueError):
+                return None
+            frame = jpeg_frame(data)
+            return EmbeddedJpeg(data, *frame) if frame and frame[2] in (1, 3) else None
+    return None
 
 
 def read_layout(tif, pages: list) -> VendorLayout:
@@ -112,6 +129,10 @@ def read_layout(tif, pages: list) -> VendorLayout:
             raise SlideReadError(path, f"Philips XML: level {i} is finer than level 0")
         # The padding past this size is not image (black tiles' edges).
         levels.append(Level(page, int(w0 / ds), int(h0 / ds)))
+
+    for name, kind in (("label", "LABELIMAGE"), ("macro", "MACROIMAGE")):
+        if name not in associated and (image := _embedded(scanned, kind)) is not None:
+            associated[name] = image
 
     props: dict[str, str] = {}
     _add_properties(props, root.findall("Attribute"), "philips")

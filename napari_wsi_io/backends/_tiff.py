@@ -19,9 +19,9 @@ import numpy as np
 from .._errors import SlideReadError
 from ._j2k import j2k_problem, ycbcr_to_rgb
 from ._jpeg import JpegChecker
-from ._vendor import Level, VendorLayout
+from ._vendor import EmbeddedJpeg, Level, VendorLayout
 
-__all__ = ["LevelTiles", "TiffLayout", "is_tiff_file"]
+__all__ = ["EmbeddedTiles", "LevelTiles", "TiffLayout", "is_tiff_file"]
 
 _MAX_PAGES = 256
 _MAX_TILES = 1 << 22  # per level: a 500k x 500k px slide of 256 px tiles
@@ -247,6 +247,31 @@ class LevelTiles:
                 self.check(ty, tx, self.raw(ty, tx))
 
 
+class EmbeddedTiles:
+    """An associated image held as one JPEG stream outside the IFDs, read like a single strip."""
+
+    def __init__(self, path: str, image: EmbeddedJpeg, name: str) -> None:
+        self.path, self.image, self.label = path, image, f"associated image {name!r}"
+        self.width, self.height, self.samples = image.imagewidth, image.imagelength, image.samplesperpixel
+        self.dtype = np.dtype(np.uint8)
+
+    def read_into(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
+        problem = JpegChecker(None, {(self.width, self.height)}, self.samples).problem(self.image.data)
+        if problem:
+            raise SlideReadError(self.path, f"{self.label}: {problem}")
+        import imagecodecs
+
+        try:
+            pixels = imagecodecs.jpeg8_decode(self.image.data)
+        except Exception as exc:  # codecs raise many types; all mean a bad stream
+            raise SlideReadError(self.path, f"{self.label}: {exc}") from None
+        if pixels.size != self.width * self.height * self.samples or pixels.dtype != np.uint8:
+            raise SlideReadError(self.path, f"{self.label}: decodes to {pixels.dtype} {pixels.shape}")
+        pixels = pixels.reshape(self.height, self.width, self.samples)
+        out[...] = pixels[y : y + out.shape[0], x : x + out.shape[1]]
+        return out
+
+
 def _parse_aperio(description: str) -> dict[str, str]:
     fields = description.split("|")[1:]
     pairs = (f.split("=", 1) for f in fields if "=" in f)
@@ -404,7 +429,10 @@ class TiffLayout:
     def associated_tiles(self, name: str, fd: int) -> LevelTiles:
         """The tiles (strips) of an associated image, checked like a level's."""
         try:
-            return LevelTiles(self.path, self.associated_pages[name], name, self.file_size).bind(fd)
+            page = self.associated_pages[name]
+            if isinstance(page, EmbeddedJpeg):
+                return EmbeddedTiles(self.path, page, name)
+            return LevelTiles(self.path, page, name, self.file_size).bind(fd)
         except (SlideReadError, MemoryError, KeyError):
             raise
         except Exception as exc:

@@ -61,6 +61,22 @@ _STRIPS = {
 }
 
 
+def _sparse_tiles(img: np.ndarray):
+    """JPEG tiles of ``img``, empty (not stored) where a whole tile is white."""
+    import imagecodecs
+
+    for y in range(0, img.shape[0], 256):
+        for x in range(0, img.shape[1], 256):
+            tile = np.zeros((256, 256, 3), np.uint8)
+            part = img[y : y + 256, x : x + 256]
+            tile[: part.shape[0], : part.shape[1]] = part
+            yield (
+                b""
+                if (part == 255).all() and part.shape[:2] == (256, 256)
+                else imagecodecs.jpeg8_encode(tile, level=90)
+            )
+
+
 def write_scn(
     path: str | os.PathLike, shape: tuple[int, int] = (1500, 2000), levels: int = 3, mpp: float = 0.5, seed: int = 0
 ) -> Path:
@@ -194,16 +210,21 @@ def write_philips(
     levels: int = 4,
     mpp: float = 0.25,
     label_in_xml: bool = False,
+    sparse: bool = False,
     seed: int = 0,
 ) -> Path:
     """Philips TIFF: DPUfsImport XML in IFD 0, every level padded to whole 256 px tiles (black),
     its real size and spacing in the XML; label and macro as JPEG strip IFDs ("Label", "Macro"),
-    or base64 JPEG inside the XML (PIM_DP_IMAGE_DATA) with ``label_in_xml``."""
+    or base64 JPEG inside the XML (PIM_DP_IMAGE_DATA) with ``label_in_xml``.  With ``sparse``
+    the top-left 512 px are blank glass and its all-white tiles are not stored (bytecount 0)."""
     import tifffile
 
     path = Path(path)
     height, width = shape
-    main = _pyramid(vendor_pattern(height, width, seed), levels)
+    pattern = vendor_pattern(height, width, seed)
+    if sparse:
+        pattern[:512, :512] = 255
+    main = _pyramid(pattern, levels)
     spacing = [f"&quot;{mpp * 2**i / 1000:.9g}&quot; &quot;{mpp * 2**i / 1000:.9g}&quot;" for i in range(levels)]
     reps = "".join(
         '<DataObject ObjectType="PixelDataRepresentation">'
@@ -254,7 +275,11 @@ def write_philips(
                 padded = np.zeros((-(-m.shape[0] // 256) * 256, -(-m.shape[1] // 256) * 256, 3), np.uint8)
                 padded[: m.shape[0], : m.shape[1]] = m
                 m = padded
-            tw.write(m, description=xml if i == 0 else None, software=software, subfiletype=1 if i else 0, **_TILED)
+            opts = {"description": xml if i == 0 else None, "software": software, "subfiletype": 1 if i else 0}
+            if sparse:
+                tw.write(_sparse_tiles(m), shape=m.shape, dtype=np.uint8, **opts, **_TILED)
+            else:
+                tw.write(m, **opts, **_TILED)
         if not label_in_xml:
             tw.write(label, description="Label", software=software, **_STRIPS)
             tw.write(macro, description="Macro", software=software, **_STRIPS)

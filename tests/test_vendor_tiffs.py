@@ -282,3 +282,39 @@ def test_philips_damaged_spacing_is_refused(vendor_files, tmp_path):
         vendor_files("philips"), tmp_path / "bad.tiff", b"0.0005&quot; &quot;0.0005", b"0.000x&quot; &quot;0.0005"
     )
     _refused(bad, "pixel spacing")
+
+
+@pytest.mark.parametrize("backend", ["tifffile", "cucim"])
+def test_philips_unstored_tiles_read_as_white_glass(tmp_path, backend):
+    path = write_philips(tmp_path / "sparse.tiff", label_in_xml=True, sparse=True)
+    osl = openslide.OpenSlide(str(path))
+    with open_slide(path, backend) as slide:
+        assert not slide.tiles[0].missing.all() and slide.tiles[0].missing[0]
+        for level in (0, 1):
+            w, h = slide.level_dimensions[level]
+            ours = slide.read_level(level, 0, 0, w, h)
+            ref = np.asarray(osl.read_region((0, 0), level, (w, h)))
+            stored = ref[..., 3] == 255  # OpenSlide leaves unstored tiles transparent
+            assert (~stored).any()
+            assert (ours[~stored] == 255).all()
+            assert np.abs(ours[stored].astype(np.int16) - ref[..., :3][stored]).mean() < JPEG_TOLERANCE
+
+
+def test_unstored_tiles_outside_philips_are_still_damage(tmp_path):
+    import tifffile
+
+    from napari_wsi_io.synthetic_vendors import _sparse_tiles
+
+    image = np.full((512, 768, 3), 120, np.uint8)
+    image[:256, :256] = 255
+    path = tmp_path / "generic.tif"
+    tifffile.imwrite(
+        path,
+        _sparse_tiles(image),
+        shape=image.shape,
+        dtype=np.uint8,
+        tile=(256, 256),
+        compression="jpeg",
+        photometric="rgb",
+    )
+    _refused(path, "level 0: 1 tiles have no data")

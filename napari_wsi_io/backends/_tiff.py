@@ -80,8 +80,16 @@ class LevelTiles:
     fails here, with a reason, and never reaches a decoder.
     """
 
-    def __init__(self, path: str, page, level: int | str, file_size: int, size: tuple[int, int] | None = None) -> None:
-        self.path, self.level, self._fd = path, level, -1
+    def __init__(
+        self,
+        path: str,
+        page,
+        level: int | str,
+        file_size: int,
+        size: tuple[int, int] | None = None,
+        fill: int | None = None,
+    ) -> None:
+        self.path, self.level, self._fd, self.fill = path, level, -1, fill
         self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
         #: Also refuse JPEG tiles TurboJPEG cannot decode (set for cuCIM).
         self.turbojpeg = False
@@ -131,9 +139,15 @@ class LevelTiles:
             self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
         self.offsets = np.asarray(page.dataoffsets, np.int64)
         self.bytecounts = np.asarray(page.databytecounts, np.int64)
-        if (self.bytecounts <= 0).any():
-            self._fail(f"{int((self.bytecounts <= 0).sum())} tiles have no data")
-        if (self.offsets < 0).any() or int((self.offsets + self.bytecounts).max()) > file_size:
+        # Tiles the format may leave unstored (Philips: bytecount 0) read as ``fill``; elsewhere that is damage.
+        self.missing = (self.bytecounts == 0) if fill is not None else np.zeros(expected, bool)
+        empty = int((self.bytecounts <= 0).sum()) - int(self.missing.sum())
+        if empty:
+            self._fail(f"{empty} tiles have no data")
+        if self.missing.all():
+            self._fail("no tile is stored")
+        stored_ends = (self.offsets + self.bytecounts)[~self.missing]
+        if (self.offsets[~self.missing] < 0).any() or int(stored_ends.max()) > file_size:
             self._fail("tile data lies past the end of the file (truncated file?)")
         # No codec needs several times the raw size: a larger count is damage, and would be read whole.
         tile_bytes = self.tile_height * self.tile_width * self.samples * self.dtype.itemsize
@@ -142,7 +156,7 @@ class LevelTiles:
             if not page.is_tiled:
                 last_rows = self.height - (self.rows - 1) * self.tile_height
                 needed[-1] = last_rows * self.width * self.samples * self.dtype.itemsize
-            short = int((self.bytecounts < needed).sum())
+            short = int(((self.bytecounts < needed) & ~self.missing).sum())
             if short:
                 self._fail(f"{short} uncompressed tiles hold fewer bytes than their pixels need")
         if int(self.bytecounts.max()) > 4 * tile_bytes + (1 << 20):
@@ -200,6 +214,10 @@ class LevelTiles:
 
     def decode(self, ty: int, tx: int) -> np.ndarray:
         """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level."""
+        h = min(self.tile_height, self.height - ty * self.tile_height)
+        w = min(self.tile_width, self.width - tx * self.tile_width)
+        if self.missing[ty * self.cols + tx]:
+            return np.full((h, w, self.samples), self.fill, self.dtype)
         data = self.raw(ty, tx)
         self.check(ty, tx, data)
         try:
@@ -208,8 +226,6 @@ class LevelTiles:
             raise
         except Exception as exc:  # codecs raise many types; all mean a bad tile
             raise SlideReadError(self.path, f"{self.where(ty, tx)}: {exc}") from None
-        h = min(self.tile_height, self.height - ty * self.tile_height)
-        w = min(self.tile_width, self.width - tx * self.tile_width)
         if tile is not None and tile.ndim >= 3 and tile.size == math.prod(tile.shape[-3:]):
             tile = tile.reshape(tile.shape[-3:])
             if tile.shape[0] >= h and tile.shape[1] >= w and tile.shape[2] == self.samples:
@@ -244,7 +260,8 @@ class LevelTiles:
         rows, cols = self.tile_range(y, x, h, w)
         for ty in rows:
             for tx in cols:
-                self.check(ty, tx, self.raw(ty, tx))
+                if not self.missing[ty * self.cols + tx]:
+                    self.check(ty, tx, self.raw(ty, tx))
 
 
 class EmbeddedTiles:
@@ -370,7 +387,8 @@ class TiffLayout:
             raise SlideReadError(self.path, f"no pyramid levels found in this {self.vendor} file")
         self.level_pages = [level.page for level in layout.levels]
         self.levels = [
-            LevelTiles(self.path, level.page, i, self.file_size, level.size) for i, level in enumerate(layout.levels)
+            LevelTiles(self.path, level.page, i, self.file_size, level.size, level.fill)
+            for i, level in enumerate(layout.levels)
         ]
         self.associated_pages = {
             name: p for name, p in layout.associated.items() if p.shape and 0 < p.imagewidth * p.imagelength <= 1 << 26

@@ -21,6 +21,8 @@ class Level:
     page: Any
     width: int | None = None
     height: int | None = None
+    #: The value of tiles the format may leave unstored (bytecount 0, Philips); None: a missing tile is damage.
+    fill: int | None = None
 
     @property
     def size(self) -> tuple[int, int] | None:

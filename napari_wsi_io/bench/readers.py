@@ -67,12 +67,15 @@ def _jpeg_tiles_reader(slide: Slide, level: int, decode: Callable[[bytes, np.nda
         rows, cols = tiles.tile_range(y, x, h, w)
         for ty in rows:
             for tx in cols:
-                data = tiles.raw(ty, tx)
-                tiles.check(ty, tx, data)
-                try:
-                    decode(data, buf)
-                except Exception as exc:  # codecs raise many types; all mean a bad tile
-                    raise SlideReadError(slide.path, f"{tiles.where(ty, tx)}: {exc}") from None
+                if tiles.missing[ty * tiles.cols + tx]:  # a tile the format leaves unstored (Philips)
+                    buf[...] = tiles.fill
+                else:
+                    data = tiles.raw(ty, tx)
+                    tiles.check(ty, tx, data)
+                    try:
+                        decode(data, buf)
+                    except Exception as exc:  # codecs raise many types; all mean a bad tile
+                        raise SlideReadError(slide.path, f"{tiles.where(ty, tx)}: {exc}") from None
                 if out is not None:
                     y0, x0 = max(y, ty * th), max(x, tx * tw)
                     y1, x1 = min(y + h, (ty + 1) * th), min(x + w, (tx + 1) * tw)

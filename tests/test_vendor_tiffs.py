@@ -318,3 +318,11 @@ def test_unstored_tiles_outside_philips_are_still_damage(tmp_path):
         photometric="rgb",
     )
     _refused(path, "level 0: 1 tiles have no data")
+
+
+def test_philips_xml_damaged_at_its_end_is_refused_not_shown_padded(vendor_files, tmp_path):
+    data = vendor_files("philips").read_bytes()
+    end = data.rindex(b"</DataObject>")
+    bad = tmp_path / "bad.tiff"
+    bad.write_bytes(data[:end] + b"</DataObjecX>" + data[end + 13 :])
+    _refused(bad, "Philips XML", "damaged")

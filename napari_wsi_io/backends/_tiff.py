@@ -328,9 +328,14 @@ def _vendor(tif) -> str:
     ):
         if getattr(tif, attr, False):
             return name
-    # tifffile looks for "</scn>" at the very end: a damaged Leica XML must not open as its macro image.
-    if "leica-microsystems.com/scn" in (tif.pages.first.description or "")[:1024]:
+    # tifffile looks for "</scn>" or "</DataObject>" at the very end (and "Philips DP"): a damaged
+    # or unusual vendor XML must not open as a generic TIFF (the macro as the slide, padded levels).
+    first = tif.pages.first
+    head = (first.description or "")[:1024]
+    if "leica-microsystems.com/scn" in head:
         return "leica"
+    if (first.software or "").startswith("Philips") and "DPUfsImport" in head:
+        return "philips"
     return "generic-tiff"
 
 

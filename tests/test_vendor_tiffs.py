@@ -326,3 +326,14 @@ def test_philips_xml_damaged_at_its_end_is_refused_not_shown_padded(vendor_files
     bad = tmp_path / "bad.tiff"
     bad.write_bytes(data[:end] + b"</DataObjecX>" + data[end + 13 :])
     _refused(bad, "Philips XML", "damaged")
+
+
+def test_scn_through_the_openslide_backend_reads_the_main_image(vendor_files):
+    path = vendor_files("leica")
+    with open_slide(path, "openslide") as theirs, open_slide(path, "tifffile") as ours:
+        assert theirs.level_dimensions == ours.level_dimensions
+        for level in (0, ours.level_count - 1):
+            w, h = ours.level_dimensions[level]
+            x, y = w // 5, h // 6
+            a, b = theirs.read_level(level, x, y, w - x, h - y), ours.read_level(level, x, y, w - x, h - y)
+            assert np.abs(a.astype(np.int16) - b).mean() < JPEG_TOLERANCE

@@ -337,3 +337,44 @@ def test_scn_through_the_openslide_backend_reads_the_main_image(vendor_files):
             x, y = w // 5, h // 6
             a, b = theirs.read_level(level, x, y, w - x, h - y), ours.read_level(level, x, y, w - x, h - y)
             assert np.abs(a.astype(np.int16) - b).mean() < JPEG_TOLERANCE
+
+
+def _metadata_spans(path: Path, vendor: str) -> list[tuple[int, int]]:
+    """Where the vendor XML lies in the file: Leica, Philips: IFD 0's ImageDescription;
+    Ventana: IFD 0's XMP (iScan) and level 0's XMP (tile joints)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if vendor != "ventana":
+            tag = tif.pages[0].tags[270]
+            return [(tag.valueoffset, tag.count)]
+        return [(tif.pages[i].tags[700].valueoffset, tif.pages[i].tags[700].count) for i in (0, 2)]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_mutated_vendor_metadata_reads_or_fails_cleanly(vendor_files, tmp_path, vendor):
+    """Random bytes in the vendor XML: the slide opens and reads, or a SlideReadError names the file."""
+    src = vendor_files(vendor)
+    original = src.read_bytes()
+    spans = _metadata_spans(src, vendor)
+    rng = np.random.default_rng(12)
+    outcomes = {"read": 0, "refused": 0}
+    for i in range(30):
+        data = bytearray(original)
+        start, count = spans[i % len(spans)]
+        for at in rng.integers(start, start + count, int(rng.integers(1, 4))):
+            data[at] = int(rng.choice([0, ord("<"), ord('"'), ord("9"), ord("x"), int(rng.integers(256))]))
+        path = tmp_path / f"mutated-{i}.{src.suffix[1:]}"
+        path.write_bytes(bytes(data))
+        try:
+            with open_slide(path) as slide:
+                w, h = slide.level_dimensions[-1]
+                slide.read_level(slide.level_count - 1, 0, 0, w, h)
+                for name in slide.associated_images:
+                    slide.read_associated(name)
+            outcomes["read"] += 1
+        except SlideReadError as exc:
+            assert str(path) in str(exc)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] >= 1, outcomes  # the mutations reach the vendor parsing
+    assert outcomes["refused"] >= 1, outcomes

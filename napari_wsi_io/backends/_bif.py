@@ -55,13 +55,13 @@ def _level_fields(description: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in description.split(" ") if "=" in pair)
 
 
-def _grid_extent(encode, tile: tuple[int, int], path: str) -> tuple[int, int] | None:
-    """Level 0's width and height as the AOIs' tiles span them, or None without EncodeInfo.
+def _grid_extent(encode, tile: tuple[int, int], path: str) -> tuple[int, int]:
+    """Level 0's width and height as the AOIs' tiles span them (OpenSlide's level size).
 
     Refuses overlapping tiles and AOIs that would not sit on the TIFF tile grid.
     """
     infos = encode.findall("SlideStitchInfo/ImageInfo")
-    origins = list(encode.find("AoiOrigin") if encode.find("AoiOrigin") is not None else [])
+    origins = encode.findall("AoiOrigin/*")
     if not infos or len(infos) != len(origins):
         raise SlideReadError(path, "Ventana EncodeInfo: missing or inconsistent AOI metadata")
     tw, th = tile

@@ -223,7 +223,7 @@ def test_philips_with_label_strips_stays_away_from_cucim(vendor_files):
 
 def test_philips_cucim_reads_the_clipped_levels_like_openslide(tmp_path):
     # Label and macro inside the XML: only the levels are IFDs, and cuCIM takes the file.
-    path = write_philips(tmp_path / "xml_label.tiff", label_in_xml=True)
+    path = write_philips(tmp_path / "xml_label.tiff", shape=(750, 1000), levels=3, label_in_xml=True)
     osl = openslide.OpenSlide(str(path))
     assert sorted(osl.associated_images) == ["label", "macro"]
     with open_slide(path, "cucim") as slide:
@@ -286,7 +286,7 @@ def test_philips_damaged_spacing_is_refused(vendor_files, tmp_path):
 
 @pytest.mark.parametrize("backend", ["tifffile", "cucim"])
 def test_philips_unstored_tiles_read_as_white_glass(tmp_path, backend):
-    path = write_philips(tmp_path / "sparse.tiff", label_in_xml=True, sparse=True)
+    path = write_philips(tmp_path / "sparse.tiff", shape=(750, 1000), levels=3, label_in_xml=True, sparse=True)
     osl = openslide.OpenSlide(str(path))
     with open_slide(path, backend) as slide:
         assert not slide.tiles[0].missing.all() and slide.tiles[0].missing[0]

@@ -9,7 +9,12 @@ from qtpy.QtCore import Qt
 
 from napari_wsi_io.synthetic_vendors import write_bif, write_philips, write_scn
 
-WRITERS = {"leica": (write_scn, "scn"), "ventana": (write_bif, "bif"), "philips": (write_philips, "tiff")}
+# Small slides: a viewer only needs to open them.
+WRITERS = {
+    "leica": (lambda p: write_scn(p, shape=(750, 1000), levels=2), "scn"),
+    "ventana": (lambda p: write_bif(p, shape=(768, 1024), levels=2), "bif"),
+    "philips": (lambda p: write_philips(p, shape=(750, 1000), levels=3), "tiff"),
+}
 
 
 @pytest.mark.parametrize("vendor", list(WRITERS))
@@ -28,7 +33,7 @@ def test_vendor_slide_opens_as_its_main_image(make_napari_viewer, tmp_path, vend
 
 
 def test_philips_label_from_the_xml_opens_from_the_dock(make_napari_viewer, tmp_path, qtbot):
-    path = write_philips(tmp_path / "slide.tiff", label_in_xml=True)
+    path = write_philips(tmp_path / "slide.tiff", shape=(750, 1000), levels=3, label_in_xml=True)
     viewer = make_napari_viewer(show=True)
     _, widget = viewer.window.add_plugin_dock_widget("napari-wsi-io", "Associated images")
     viewer.open(str(path), plugin="napari-wsi-io")

@@ -88,6 +88,7 @@ class LevelTiles:
         file_size: int,
         size: tuple[int, int] | None = None,
         fill: int | None = None,
+        remap: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.path, self.level, self._fd, self.fill = path, level, -1, fill
         self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
@@ -174,12 +175,27 @@ class LevelTiles:
                 self._fail(self.jpeg.tables_problem)
         self._decode = page.decode
         self._jpegtables = page.jpegtables
+        self._grid_height, self._grid_width = self.height, self.width
         # The real size inside a padded tile grid; rows and cols stay the grid's.
         if size is not None and size != (self.width, self.height):
             width, height = size
             if not (self.tiled and 0 < width <= self.width and 0 < height <= self.height):
                 self._fail(f"the slide says {width}x{height}, the TIFF image is {self.width}x{self.height}")
             self.width, self.height = width, height
+        # A stitched level (Ventana overlapping tiles): the TIFF row and column of each of its rows and columns.
+        self.remap = None
+        if remap is not None:
+            ys, xs = (np.asarray(a, np.int64) for a in remap)
+            if (
+                (len(ys), len(xs)) != (self.height, self.width)
+                or min(ys.min(), xs.min()) < 0
+                or ys.max() >= self._grid_height
+                or xs.max() >= self._grid_width
+                or (np.diff(ys) < 0).any()
+                or (np.diff(xs) < 0).any()
+            ):
+                self._fail("the stitched tile layout does not fit the TIFF image")
+            self.remap = (ys, xs)
 
     def _fail(self, reason: str):
         raise SlideReadError(self.path, f"{self.label}: {reason}")
@@ -213,9 +229,11 @@ class LevelTiles:
             raise SlideReadError(self.path, f"{self.where(ty, tx)}: {problem}")
 
     def decode(self, ty: int, tx: int) -> np.ndarray:
-        """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level."""
-        h = min(self.tile_height, self.height - ty * self.tile_height)
-        w = min(self.tile_width, self.width - tx * self.tile_width)
+        """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level (to the TIFF image
+        for a stitched level)."""
+        height, width = (self._grid_height, self._grid_width) if self.remap is not None else (self.height, self.width)
+        h = min(self.tile_height, height - ty * self.tile_height)
+        w = min(self.tile_width, width - tx * self.tile_width)
         if self.missing[ty * self.cols + tx]:
             return np.full((h, w, self.samples), self.fill, self.dtype)
         data = self.raw(ty, tx)
@@ -242,6 +260,16 @@ class LevelTiles:
 
     def read_into(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
         """Decode the tiles under ``out`` (h, w, samples), placed at (y, x) in the level."""
+        if self.remap is not None:
+            # Read the TIFF block under the region once, then pick each stitched pixel's source.
+            ys, xs = self.remap[0][y : y + out.shape[0]], self.remap[1][x : x + out.shape[1]]
+            block = np.empty((int(ys[-1] - ys[0]) + 1, int(xs[-1] - xs[0]) + 1, out.shape[2]), self.dtype)
+            self._read_grid(block, int(ys[0]), int(xs[0]))
+            out[...] = block[np.ix_(ys - ys[0], xs - xs[0])]
+            return out
+        return self._read_grid(out, y, x)
+
+    def _read_grid(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
         h, w = out.shape[:2]
         th, tw = self.tile_height, self.tile_width
         rows, cols = self.tile_range(y, x, h, w)
@@ -392,7 +420,7 @@ class TiffLayout:
             raise SlideReadError(self.path, f"no pyramid levels found in this {self.vendor} file")
         self.level_pages = [level.page for level in layout.levels]
         self.levels = [
-            LevelTiles(self.path, level.page, i, self.file_size, level.size, level.fill)
+            LevelTiles(self.path, level.page, i, self.file_size, level.size, level.fill, level.remap)
             for i, level in enumerate(layout.levels)
         ]
         self.associated_pages = {

@@ -23,6 +23,9 @@ class Level:
     height: int | None = None
     #: The value of tiles the format may leave unstored (bytecount 0, Philips); None: a missing tile is damage.
     fill: int | None = None
+    #: For a level stitched from overlapping tiles (Ventana): (rows, cols), the TIFF row of each
+    #: level row and the TIFF column of each level column; width and height are the stitched size.
+    remap: tuple[Any, Any] | None = None
 
     @property
     def size(self) -> tuple[int, int] | None:

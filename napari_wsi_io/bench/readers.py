@@ -122,7 +122,7 @@ def region_reader(slide: Slide, level: int) -> RegionReader:
     """The fastest faithful way this backend reads a region of ``level``."""
     if slide.backend == "cucim":
         return _cucim_reader(slide, level)
-    if slide.backend == "tifffile":
+    if slide.backend == "tifffile" and slide.tiles[level].remap is None:  # not a stitched level (Ventana)
         decode = jpeg_tile_decoder(slide, level)
         if decode is not None:
             return _jpeg_tiles_reader(slide, level, decode)

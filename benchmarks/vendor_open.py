@@ -67,9 +67,11 @@ def main() -> int:
         files = {
             "leica": write_scn(Path(tmp) / "slide.scn", shape=shape, levels=4),
             "ventana": write_bif(Path(tmp) / "slide.bif", shape=shape, levels=4),
+            "ventana overlapping": write_bif(Path(tmp) / "overlap.bif", shape=shape, levels=4, overlap=(3, 2)),
             "philips": write_philips(Path(tmp) / "slide.tiff", shape=shape, levels=5),
         }
-        for vendor, path in files.items():
+        for name, path in files.items():
+            vendor = name.split()[0]
             right, detail = _opens_right(path, vendor)
 
             def ours(path=path):
@@ -81,7 +83,7 @@ def main() -> int:
             ours(), theirs()  # warm: imports, page cache
             t_ours, t_theirs = _time((ours, theirs), args.rounds)
             print(
-                f"{vendor:8s} {path.name:11s} opens right: {'yes' if right else 'NO'} ({detail}); "
+                f"{name:20s} {path.name:11s} opens right: {'yes' if right else 'NO'} ({detail}); "
                 f"open {t_ours * 1e3:.1f} ms vs OpenSlide {t_theirs * 1e3:.1f} ms (ratio {t_ours / t_theirs:.2f})"
             )
     return 0

@@ -265,7 +265,10 @@ class LevelTiles:
             ys, xs = self.remap[0][y : y + out.shape[0]], self.remap[1][x : x + out.shape[1]]
             block = np.empty((int(ys[-1] - ys[0]) + 1, int(xs[-1] - xs[0]) + 1, out.shape[2]), self.dtype)
             self._read_grid(block, int(ys[0]), int(xs[0]))
-            out[...] = block[np.ix_(ys - ys[0], xs - xs[0])]
+            # Copy runs of consecutive source rows and columns (a tile's visible part): slices, not a gather.
+            for oy0, oy1, by in _runs(ys - ys[0]):
+                for ox0, ox1, bx in _runs(xs - xs[0]):
+                    out[oy0:oy1, ox0:ox1] = block[by : by + oy1 - oy0, bx : bx + ox1 - ox0]
             return out
         return self._read_grid(out, y, x)
 
@@ -290,6 +293,14 @@ class LevelTiles:
             for tx in cols:
                 if not self.missing[ty * self.cols + tx]:
                     self.check(ty, tx, self.raw(ty, tx))
+
+
+def _runs(index: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, stop, source start) of each run where ``index`` steps by one."""
+    breaks = np.flatnonzero(np.diff(index) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    stops = np.concatenate((breaks, [len(index)]))
+    return [(int(a), int(b), int(index[a])) for a, b in zip(starts, stops)]
 
 
 class EmbeddedTiles:

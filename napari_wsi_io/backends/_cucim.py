@@ -87,7 +87,9 @@ def _first_tiles_problem(path: str, layout: TiffLayout) -> str | None:
         for tiles in layout.tiles(fd):
             if tiles.jpeg is None:
                 continue
-            data = tiles.raw(0, 0)
+            # The first stored tile (Philips may leave tile 0 unstored).
+            ty, tx = divmod(int(np.argmin(tiles.missing)), tiles.cols)
+            data = tiles.raw(ty, tx)
             if tiles.jpeg.problem(data) is None and (problem := tiles.jpeg.problem(data, turbojpeg=True)):
                 return f"level {tiles.level}: {problem}"
     finally:

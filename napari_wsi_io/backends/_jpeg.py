@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["JpegChecker", "jpeg_problem"]
+__all__ = ["JpegChecker", "jpeg_frame", "jpeg_problem"]
 
 _SOI, _EOI, _SOS, _DHT, _DQT, _DRI, _COM = 0xD8, 0xD9, 0xDA, 0xC4, 0xDB, 0xDD, 0xFE
 _SOF = {0xC0: "baseline", 0xC1: "extended", 0xC2: "progressive"}
@@ -329,3 +329,17 @@ class JpegChecker:
 def jpeg_problem(data: bytes, tables: bytes | None = None, turbojpeg: bool = False) -> str | None:
     """Why ``data`` is not a well-formed JPEG stream, or None (no size check)."""
     return JpegChecker(tables).problem(data, turbojpeg)
+
+
+def jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, components) from a JPEG stream's frame header, or None when its header is damaged."""
+    if len(data) < 4 or data[:2] != b"\xff\xd8":
+        return None
+    state = _State()
+    try:
+        _walk(data, 2, state, tables_only=False)
+    except _Bad:
+        return None
+    if state.frame is None:
+        return None
+    return state.frame[2], state.frame[3], len(state.frame[4])

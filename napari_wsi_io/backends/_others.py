@@ -24,6 +24,19 @@ class _LibrarySlide(Slide):
             self.close()
             raise SlideReadError(self.path, f"{self.backend}: {exc}") from None
         dims = tuple(tuple(d) for d in self._lib.level_dimensions)
+        # OpenSlide draws a Leica SCN's main image inside the whole collection; the levels here
+        # are that image, OpenSlide's bounds rectangle: read there.
+        self._origin = (0, 0)
+        if self.vendor == "leica" and self._lib.properties.get("openslide.vendor") == "leica":
+            props = self._lib.properties
+            self._origin = (int(props.get("openslide.bounds-x", 0)), int(props.get("openslide.bounds-y", 0)))
+            dims = tuple(
+                (
+                    round(int(props.get("openslide.bounds-width", w)) / d),
+                    round(int(props.get("openslide.bounds-height", h)) / d),
+                )
+                for (w, h), d in zip(dims, self._lib.level_downsamples)
+            )
         if dims != self.level_dimensions:
             self.close()
             raise SlideReadError(self.path, f"{self.backend} sees levels {dims}, the TIFF has {self.level_dimensions}")
@@ -31,7 +44,8 @@ class _LibrarySlide(Slide):
     def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
         ds = self._lib.level_downsamples[level]
         try:
-            rgba = self._lib.read_region((round(x * ds), round(y * ds)), level, out.shape[1::-1])
+            location = (self._origin[0] + round(x * ds), self._origin[1] + round(y * ds))
+            rgba = self._lib.read_region(location, level, out.shape[1::-1])
         except Exception as exc:  # OpenSlideError, tifffile errors, ...
             raise SlideReadError(self.path, f"level {level}: {self.backend}: {exc}") from None
         out[...] = np.asarray(rgba)[..., : out.shape[2]]

@@ -21,9 +21,9 @@ import numpy as np
 from .._errors import SlideReadError
 from ._j2k import imagecodecs_returns_ycbcr, j2k_problem, ycbcr_to_rgb
 from ._jpeg import JpegChecker
-from ._vendor import Level, VendorLayout
+from ._vendor import EmbeddedJpeg, Level, VendorLayout
 
-__all__ = ["LevelTiles", "TiffLayout", "is_tiff_file"]
+__all__ = ["EmbeddedTiles", "LevelTiles", "TiffLayout", "is_tiff_file"]
 
 _MAX_PAGES = 256
 _MAX_TILES = 1 << 22  # per level: a 500k x 500k px slide of 256 px tiles
@@ -85,8 +85,17 @@ class LevelTiles:
     fails here, with a reason, and never reaches a decoder.
     """
 
-    def __init__(self, path: str, page, level: int | str, file_size: int, size: tuple[int, int] | None = None) -> None:
-        self.path, self.level, self._fd = path, level, -1
+    def __init__(
+        self,
+        path: str,
+        page,
+        level: int | str,
+        file_size: int,
+        size: tuple[int, int] | None = None,
+        fill: int | None = None,
+        remap: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.path, self.level, self._fd, self.fill = path, level, -1, fill
         self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
         #: Also refuse JPEG tiles TurboJPEG cannot decode (set for cuCIM).
         self.turbojpeg = False
@@ -153,9 +162,15 @@ class LevelTiles:
                 self._fail(f"{stored} tiles stored where {self.width}x{self.height} needs {expected}")
             self.offsets = np.asarray(page.dataoffsets, np.int64)
             self.bytecounts = np.asarray(page.databytecounts, np.int64)
-        if (self.bytecounts <= 0).any():
-            self._fail(f"{int((self.bytecounts <= 0).sum())} tiles have no data")
-        if (self.offsets < 0).any() or int((self.offsets + self.bytecounts).max()) > file_size:
+        # Tiles the format may leave unstored (Philips: bytecount 0) read as ``fill``; elsewhere that is damage.
+        self.missing = (self.bytecounts == 0) if fill is not None else np.zeros(expected, bool)
+        empty = int((self.bytecounts <= 0).sum()) - int(self.missing.sum())
+        if empty:
+            self._fail(f"{empty} tiles have no data")
+        if self.missing.all():
+            self._fail("no tile is stored")
+        stored_ends = (self.offsets + self.bytecounts)[~self.missing]
+        if (self.offsets[~self.missing] < 0).any() or int(stored_ends.max()) > file_size:
             self._fail("tile data lies past the end of the file (truncated file?)")
         # No codec needs several times the raw size: a larger count is damage, and would be read whole.
         tile_bytes = self.tile_height * self.tile_width * self.samples * self.dtype.itemsize
@@ -164,7 +179,7 @@ class LevelTiles:
             if not page.is_tiled:
                 last_rows = self.height - (self.rows - 1) * self.tile_height
                 needed[-1] = last_rows * self.width * self.samples * self.dtype.itemsize
-            short = int((self.bytecounts < needed).sum())
+            short = int(((self.bytecounts < needed) & ~self.missing).sum())
             if short:
                 self._fail(f"{short} uncompressed tiles hold fewer bytes than their pixels need")
         if int(self.bytecounts.max()) > 4 * tile_bytes + (1 << 20):
@@ -190,12 +205,27 @@ class LevelTiles:
 
             self._decode = decode_strip
         self._jpegtables = page.jpegtables
+        self._grid_height, self._grid_width = self.height, self.width
         # The real size inside a padded tile grid; rows and cols stay the grid's.
         if size is not None and size != (self.width, self.height):
             width, height = size
             if not (self.tiled and 0 < width <= self.width and 0 < height <= self.height):
                 self._fail(f"the slide says {width}x{height}, the TIFF image is {self.width}x{self.height}")
             self.width, self.height = width, height
+        # A stitched level (Ventana overlapping tiles): the TIFF row and column of each of its rows and columns.
+        self.remap = None
+        if remap is not None:
+            ys, xs = (np.asarray(a, np.int64) for a in remap)
+            if (
+                (len(ys), len(xs)) != (self.height, self.width)
+                or min(ys.min(), xs.min()) < 0
+                or ys.max() >= self._grid_height
+                or xs.max() >= self._grid_width
+                or (np.diff(ys) < 0).any()
+                or (np.diff(xs) < 0).any()
+            ):
+                self._fail("the stitched tile layout does not fit the TIFF image")
+            self.remap = (ys, xs)
 
     def _fail(self, reason: str):
         raise SlideReadError(self.path, f"{self.label}: {reason}")
@@ -232,13 +262,19 @@ class LevelTiles:
             raise SlideReadError(self.path, f"{self.where(ty, tx)}: {problem}")
 
     def decode(self, ty: int, tx: int) -> np.ndarray:
-        """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level."""
+        """One tile as (tile_height, tile_width, samples), edge tiles cropped to the level (to the TIFF image
+        for a stitched level)."""
         if self.restart is not None:
             h = min(self.tile_height, self.height - ty * self.tile_height)
             w = min(self.tile_width, self.width - tx * self.tile_width)
             return self.read_into(
                 np.empty((h, w, self.samples), self.dtype), ty * self.tile_height, tx * self.tile_width
             )
+        height, width = (self._grid_height, self._grid_width) if self.remap is not None else (self.height, self.width)
+        h = min(self.tile_height, height - ty * self.tile_height)
+        w = min(self.tile_width, width - tx * self.tile_width)
+        if self.missing[ty * self.cols + tx]:
+            return np.full((h, w, self.samples), self.fill, self.dtype)
         data = self.raw(ty, tx)
         self.check(ty, tx, data)
         ycbcr = False
@@ -253,8 +289,6 @@ class LevelTiles:
             raise
         except Exception as exc:  # codecs raise many types; all mean a bad tile
             raise SlideReadError(self.path, f"{self.where(ty, tx)}: {exc}") from None
-        h = min(self.tile_height, self.height - ty * self.tile_height)
-        w = min(self.tile_width, self.width - tx * self.tile_width)
         if tile is not None and tile.ndim >= 3 and tile.size == math.prod(tile.shape[-3:]):
             tile = tile.reshape(tile.shape[-3:])
             if tile.shape[0] >= h and tile.shape[1] >= w and tile.shape[2] == self.samples:
@@ -274,6 +308,19 @@ class LevelTiles:
         if self.restart is not None:
             self.restart.read_into(self, out, y, x)
             return out
+        if self.remap is not None:
+            # Read the TIFF block under the region once, then pick each stitched pixel's source.
+            ys, xs = self.remap[0][y : y + out.shape[0]], self.remap[1][x : x + out.shape[1]]
+            block = np.empty((int(ys[-1] - ys[0]) + 1, int(xs[-1] - xs[0]) + 1, out.shape[2]), self.dtype)
+            self._read_grid(block, int(ys[0]), int(xs[0]))
+            # Copy runs of consecutive source rows and columns (a tile's visible part): slices, not a gather.
+            for oy0, oy1, by in _runs(ys - ys[0]):
+                for ox0, ox1, bx in _runs(xs - xs[0]):
+                    out[oy0:oy1, ox0:ox1] = block[by : by + oy1 - oy0, bx : bx + ox1 - ox0]
+            return out
+        return self._read_grid(out, y, x)
+
+    def _read_grid(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
         h, w = out.shape[:2]
         th, tw = self.tile_height, self.tile_width
         rows, cols = self.tile_range(y, x, h, w)
@@ -292,7 +339,41 @@ class LevelTiles:
         rows, cols = self.tile_range(y, x, h, w)
         for ty in rows:
             for tx in cols:
-                self.check(ty, tx, self.raw(ty, tx))
+                if not self.missing[ty * self.cols + tx]:
+                    self.check(ty, tx, self.raw(ty, tx))
+
+
+def _runs(index: np.ndarray) -> list[tuple[int, int, int]]:
+    """(start, stop, source start) of each run where ``index`` steps by one."""
+    breaks = np.flatnonzero(np.diff(index) != 1) + 1
+    starts = np.concatenate(([0], breaks))
+    stops = np.concatenate((breaks, [len(index)]))
+    return [(int(a), int(b), int(index[a])) for a, b in zip(starts, stops)]
+
+
+class EmbeddedTiles:
+    """An associated image held as one JPEG stream outside the IFDs, read like a single strip."""
+
+    def __init__(self, path: str, image: EmbeddedJpeg, name: str) -> None:
+        self.path, self.image, self.label = path, image, f"associated image {name!r}"
+        self.width, self.height, self.samples = image.imagewidth, image.imagelength, image.samplesperpixel
+        self.dtype = np.dtype(np.uint8)
+
+    def read_into(self, out: np.ndarray, y: int, x: int) -> np.ndarray:
+        problem = JpegChecker(None, {(self.width, self.height)}, self.samples).problem(self.image.data)
+        if problem:
+            raise SlideReadError(self.path, f"{self.label}: {problem}")
+        import imagecodecs
+
+        try:
+            pixels = imagecodecs.jpeg8_decode(self.image.data)
+        except Exception as exc:  # codecs raise many types; all mean a bad stream
+            raise SlideReadError(self.path, f"{self.label}: {exc}") from None
+        if pixels.size != self.width * self.height * self.samples or pixels.dtype != np.uint8:
+            raise SlideReadError(self.path, f"{self.label}: decodes to {pixels.dtype} {pixels.shape}")
+        pixels = pixels.reshape(self.height, self.width, self.samples)
+        out[...] = pixels[y : y + out.shape[0], x : x + out.shape[1]]
+        return out
 
 
 def _parse_aperio(description: str) -> dict[str, str]:
@@ -316,7 +397,12 @@ def _resolution_mpp(page) -> tuple[float, float] | None:
 
 
 # Vendors whose layout has its own module (OpenSlide's vendor names).
-_VENDOR_MODULES: dict[str, str] = {"hamamatsu": "._ndpi"}
+_VENDOR_MODULES: dict[str, str] = {
+    "hamamatsu": "._ndpi",
+    "leica": "._scn",
+    "ventana": "._bif",
+    "philips": "._philips",
+}
 
 
 def _vendor(tif) -> str:
@@ -330,6 +416,14 @@ def _vendor(tif) -> str:
     ):
         if getattr(tif, attr, False):
             return name
+    # tifffile looks for "</scn>" or "</DataObject>" at the very end (and "Philips DP"): a damaged
+    # or unusual vendor XML must not open as a generic TIFF (the macro as the slide, padded levels).
+    first = tif.pages.first
+    head = (first.description or "")[:1024]
+    if "leica-microsystems.com/scn" in head:
+        return "leica"
+    if (first.software or "").startswith("Philips") and "DPUfsImport" in head:
+        return "philips"
     return "generic-tiff"
 
 
@@ -410,7 +504,8 @@ class TiffLayout:
             raise SlideReadError(self.path, f"no pyramid levels found in this {self.vendor} file")
         self.level_pages = [level.page for level in layout.levels]
         self.levels = [
-            LevelTiles(self.path, level.page, i, self.file_size, level.size) for i, level in enumerate(layout.levels)
+            LevelTiles(self.path, level.page, i, self.file_size, level.size, level.fill, level.remap)
+            for i, level in enumerate(layout.levels)
         ]
         self.associated_pages = {
             name: p for name, p in layout.associated.items() if p.shape and 0 < p.imagewidth * p.imagelength <= 1 << 26
@@ -418,6 +513,8 @@ class TiffLayout:
         self.properties = self._properties()
         self.properties.update(layout.properties)
         self.mpp = layout.mpp or self._mpp()
+        # cuCIM refuses a file with several full-resolution IFDs (a label or macro strip among them).
+        self._full_resolution_ifds = sum(int(p.subfiletype) == 0 for p in pages)
         self._cucim_problem = self._find_cucim_problem()
 
     def _generic_layout(self, pages: list) -> VendorLayout:
@@ -467,7 +564,10 @@ class TiffLayout:
     def associated_tiles(self, name: str, fd: int) -> LevelTiles:
         """The tiles (strips) of an associated image, checked like a level's."""
         try:
-            return LevelTiles(self.path, self.associated_pages[name], name, self.file_size).bind(fd)
+            page = self.associated_pages[name]
+            if isinstance(page, EmbeddedJpeg):
+                return EmbeddedTiles(self.path, page, name)
+            return LevelTiles(self.path, page, name, self.file_size).bind(fd)
         except (SlideReadError, MemoryError, KeyError):
             raise
         except Exception as exc:
@@ -512,6 +612,8 @@ class TiffLayout:
             return "cuCIM has no NDPI reader (its levels are JPEG strips read here by restart interval)"
         if self.vendor not in _CUCIM_VENDORS:
             return f"{self.vendor} files are not handled by cuCIM"
+        if self.vendor != "aperio" and self._full_resolution_ifds > 1:
+            return f"{self._full_resolution_ifds} IFDs have SubfileType 0 (cuCIM opens only one full-resolution image)"
         for page, level in zip(self.level_pages, self.levels):
             if not level.tiled:
                 return "striped, not tiled (cuCIM's slow path returns RGBA)"

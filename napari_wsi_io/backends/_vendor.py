@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Level", "VendorLayout"]
+__all__ = ["EmbeddedJpeg", "Level", "VendorLayout"]
 
 
 @dataclass(frozen=True)
@@ -21,10 +21,33 @@ class Level:
     page: Any
     width: int | None = None
     height: int | None = None
+    #: The value of tiles the format may leave unstored (bytecount 0, Philips); None: a missing tile is damage.
+    fill: int | None = None
+    #: For a level stitched from overlapping tiles (Ventana): (rows, cols), the TIFF row of each
+    #: level row and the TIFF column of each level column; width and height are the stitched size.
+    remap: tuple[Any, Any] | None = None
 
     @property
     def size(self) -> tuple[int, int] | None:
         return None if self.width is None else (self.width, self.height)
+
+
+@dataclass(frozen=True)
+class EmbeddedJpeg:
+    """An associated image stored outside any IFD as one JPEG stream (Philips: base64 in the XML).
+
+    It offers the few page attributes the reader looks at; ``TiffLayout.associated_tiles``
+    reads it through the same JPEG check as a tile.
+    """
+
+    data: bytes
+    imagewidth: int
+    imagelength: int
+    samplesperpixel: int
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.imagelength, self.imagewidth, self.samplesperpixel)
 
 
 @dataclass
@@ -33,7 +56,7 @@ class VendorLayout:
 
     #: Level 0 first: the scanned image only, never label, macro or thumbnail.
     levels: list[Level]
-    #: Label, macro, thumbnail, ...: name -> TIFF page.
+    #: Label, macro, thumbnail, ...: name -> TIFF page (or ``EmbeddedJpeg``).
     associated: dict[str, Any] = field(default_factory=dict)
     #: Vendor metadata with OpenSlide's prefixes ("hamamatsu.", "leica.", "ventana.", "philips.").
     properties: dict[str, str] = field(default_factory=dict)

@@ -67,12 +67,15 @@ def _jpeg_tiles_reader(slide: Slide, level: int, decode: Callable[[bytes, np.nda
         rows, cols = tiles.tile_range(y, x, h, w)
         for ty in rows:
             for tx in cols:
-                data = tiles.raw(ty, tx)
-                tiles.check(ty, tx, data)
-                try:
-                    decode(data, buf)
-                except Exception as exc:  # codecs raise many types; all mean a bad tile
-                    raise SlideReadError(slide.path, f"{tiles.where(ty, tx)}: {exc}") from None
+                if tiles.missing[ty * tiles.cols + tx]:  # a tile the format leaves unstored (Philips)
+                    buf[...] = tiles.fill
+                else:
+                    data = tiles.raw(ty, tx)
+                    tiles.check(ty, tx, data)
+                    try:
+                        decode(data, buf)
+                    except Exception as exc:  # codecs raise many types; all mean a bad tile
+                        raise SlideReadError(slide.path, f"{tiles.where(ty, tx)}: {exc}") from None
                 if out is not None:
                     y0, x0 = max(y, ty * th), max(x, tx * tw)
                     y1, x1 = min(y + h, (ty + 1) * th), min(x + w, (tx + 1) * tw)
@@ -119,7 +122,7 @@ def region_reader(slide: Slide, level: int) -> RegionReader:
     """The fastest faithful way this backend reads a region of ``level``."""
     if slide.backend == "cucim":
         return _cucim_reader(slide, level)
-    if slide.backend == "tifffile":
+    if slide.backend == "tifffile" and slide.tiles[level].remap is None:  # not a stitched level (Ventana)
         decode = jpeg_tile_decoder(slide, level)
         if decode is not None:
             return _jpeg_tiles_reader(slide, level, decode)

@@ -321,9 +321,9 @@ def run_decode_limit(job: Job) -> None:
             for tx in range(tiles.cols):
                 tiles.decode(ty, tx)
             return time.perf_counter() - start
-        row = [tiles.raw(ty, tx) for tx in range(tiles.cols)]
+        row = [(tx, tiles.raw(ty, tx)) for tx in range(tiles.cols) if not tiles.missing[ty * tiles.cols + tx]]
         start = time.perf_counter()
-        for tx, data in enumerate(row):
+        for tx, data in row:
             try:
                 decode_jpeg(data, buf)
             except Exception as exc:  # codecs raise many types; all mean a bad tile

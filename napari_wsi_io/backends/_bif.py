@@ -14,12 +14,11 @@ OpenSlide blends a fractional position.  Overlapping tiles in several or shifted
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 
 import numpy as np
 
 from .._errors import SlideReadError
-from ._vendor import Level, VendorLayout
+from ._vendor import Level, VendorLayout, parse_xml
 
 _MACRO = ("Label Image", "Label_Image")
 
@@ -29,11 +28,7 @@ def _xmp(page, path: str, what: str):
     if tag is None:
         return None
     value = tag.value
-    try:
-        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
-        return ET.fromstring(text.strip("\x00 \r\n"))
-    except (UnicodeDecodeError, ET.ParseError) as exc:
-        raise SlideReadError(path, f"Ventana {what} XMP is damaged ({exc})") from None
+    return parse_xml(path, value if isinstance(value, bytes) else str(value), f"Ventana {what} XMP")
 
 
 def _iscan(root, path: str):

@@ -12,11 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import xml.etree.ElementTree as ET
 
 from .._errors import SlideReadError
 from ._jpeg import jpeg_frame
-from ._vendor import EmbeddedJpeg, Level, VendorLayout
+from ._vendor import EmbeddedJpeg, Level, VendorLayout, parse_xml
 
 _SCANNED = "PIM_DP_SCANNED_IMAGES"
 _REPRESENTATIONS = "PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE"
@@ -79,10 +78,7 @@ def _embedded(scanned, kind: str) -> EmbeddedJpeg | None:
 
 def read_layout(tif, pages: list) -> VendorLayout:
     path = tif.filehandle.path
-    try:
-        root = ET.fromstring(pages[0].description)
-    except ET.ParseError as exc:
-        raise SlideReadError(path, f"Philips XML in ImageDescription is damaged ({exc})") from None
+    root = parse_xml(path, pages[0].description, "Philips XML in ImageDescription")
     if root.tag != "DataObject" or root.attrib.get("ObjectType") != "DPUfsImport":
         raise SlideReadError(path, "Philips XML: the root is not a DPUfsImport DataObject")
     scanned = _attr(root, _SCANNED)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import xml.etree.ElementTree as ET
 
 from .._errors import SlideReadError
-from ._vendor import Level, VendorLayout
+from ._vendor import Level, VendorLayout, parse_xml
 
 _NAMESPACES = ("http://www.leica-microsystems.com/scn/2010/03/10", "http://www.leica-microsystems.com/scn/2010/10/01")
 
@@ -33,10 +32,7 @@ def _text(node, path: str) -> str | None:
 
 def read_layout(tif, pages: list) -> VendorLayout:
     path = tif.filehandle.path
-    try:
-        root = ET.fromstring(pages[0].description)
-    except ET.ParseError as exc:
-        raise SlideReadError(path, f"Leica XML in ImageDescription is damaged ({exc})") from None
+    root = parse_xml(path, pages[0].description, "Leica XML in ImageDescription")
     ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
     if ns not in _NAMESPACES or root.tag != f"{{{ns}}}scn":
         raise SlideReadError(path, "Leica XML: the root is not <scn> in a Leica namespace")

@@ -8,10 +8,23 @@ Generic TIFF, Aperio and OME-TIFF use the rules in ``_tiff``.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EmbeddedJpeg", "Level", "VendorLayout"]
+from .._errors import SlideReadError
+
+__all__ = ["EmbeddedJpeg", "Level", "VendorLayout", "parse_xml"]
+
+
+def parse_xml(path: str, text: str | bytes, what: str) -> ET.Element:
+    """The vendor XML of ``path``; a clear error naming ``what`` ("Leica XML", ...) when it is damaged."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return ET.fromstring(text.strip("\x00 \r\n"))
+    except (UnicodeDecodeError, ET.ParseError) as exc:
+        raise SlideReadError(path, f"{what} is damaged ({exc})") from None
 
 
 @dataclass(frozen=True)

@@ -132,22 +132,58 @@ def _refused(path: Path, *words: str) -> str:
     return message
 
 
+# Damaged vendor metadata: (vendor, bytes replaced, replacement of the same length, words the error must hold).
+DAMAGE = {
+    "scn damaged xml": ("leica", b"</image>", b"</imagX>", ["Leica XML"]),
+    # tifffile no longer calls it SCN; the Leica namespace still does, so it is not shown as the macro.
+    "scn xml damaged at its end": ("leica", b"</scn>", b"</scX>", ["Leica XML"]),
+    "scn level in a missing ifd": ("leica", b'z="0" ifd="4"', b'z="0" ifd="9"', ["IFD 9"]),
+    "scn level size disagrees with its ifd": (
+        "leica",
+        b'sizeX="1000" sizeY="750"',
+        b'sizeX="1001" sizeY="750"',
+        ["1001x750"],
+    ),
+    "bif damaged xmp": ("ventana", b"</Metadata>", b"</Metadatx>", ["XMP is damaged"]),
+    "bif missing level": ("ventana", b"level=1 mag=20 ", b"level=5 mag=20 ", ["level 5"]),
+    "bif damaged tile joints": ("ventana", b'Tile2="2"', b'Tile2="0"', ["out of range"]),
+    "bif levels out of magnification order": ("ventana", b"level=2 mag=10 ", b"level=2 mag=80 ", ["magnification"]),
+    "philips damaged xml": (
+        "philips",
+        b'Name="DICOM_MANUFACTURER"',
+        b'Name="DICOM_MANUFACTURER<',
+        ["Philips XML", "damaged"],
+    ),
+    "philips level without its spacing": (
+        "philips",
+        b'ObjectType="PixelDataRepresentation"',
+        b'ObjectType="PixelDataRepresentatioX"',
+        ["3 level pixel spacings for 4 tiled levels"],
+    ),
+    # Level 1's spacing made level 0's: it would be 2000x1500 inside a 1024x768 TIFF image.
+    "philips level beyond its tiff image": (
+        "philips",
+        b"0.0005&quot; &quot;0.0005",
+        b"0.0003&quot; &quot;0.0003",
+        ["level 1", "2000x1500"],
+    ),
+    "philips damaged spacing": (
+        "philips",
+        b"0.0005&quot; &quot;0.0005",
+        b"0.000x&quot; &quot;0.0005",
+        ["pixel spacing"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_damaged_vendor_metadata_is_refused(vendor_files, tmp_path, case):
+    vendor, old, new, words = DAMAGE[case]
+    src = vendor_files(vendor)
+    _refused(_patch(src, tmp_path / f"bad{src.suffix}", old, new), *words)
+
+
 # -- Leica SCN --------------------------------------------------------------
-
-
-def test_scn_damaged_xml_is_refused(vendor_files, tmp_path):
-    bad = _patch(vendor_files("leica"), tmp_path / "bad.scn", b"</image>", b"</imagX>")
-    _refused(bad, "Leica XML")
-
-
-def test_scn_level_in_a_missing_ifd_is_refused(vendor_files, tmp_path):
-    bad = _patch(vendor_files("leica"), tmp_path / "bad.scn", b'z="0" ifd="4"', b'z="0" ifd="9"')
-    _refused(bad, "IFD 9")
-
-
-def test_scn_level_size_disagreeing_with_its_ifd_is_refused(vendor_files, tmp_path):
-    bad = _patch(vendor_files("leica"), tmp_path / "bad.scn", b'sizeX="1000" sizeY="750"', b'sizeX="1001" sizeY="750"')
-    _refused(bad, "1001x750")
 
 
 def test_scn_without_a_brightfield_main_image_is_refused(vendor_files, tmp_path):
@@ -158,12 +194,6 @@ def test_scn_without_a_brightfield_main_image_is_refused(vendor_files, tmp_path)
     bad = tmp_path / "bad.scn"
     bad.write_bytes(data[:i] + b"<illuminationSource>fluorescent" + data[i + 31 :])
     _refused(bad, "no brightfield main image")
-
-
-def test_scn_xml_damaged_at_its_end_is_refused_not_shown_as_the_macro(vendor_files, tmp_path):
-    # tifffile no longer calls it SCN; the Leica namespace still does.
-    bad = _patch(vendor_files("leica"), tmp_path / "bad.scn", b"</scn>", b"</scX>")
-    _refused(bad, "Leica XML")
 
 
 # -- Ventana BIF -------------------------------------------------------------
@@ -207,26 +237,6 @@ def test_bif_implausible_overlaps_are_refused(tmp_path):
     path = write_bif(tmp_path / "overlap.bif", shape=(512, 768), levels=2, overlap=(13, 0))
     bad = _patch(path, tmp_path / "bad.bif", b'OverlapX="13"', b'OverlapX="-9"', count=-1)
     _refused(bad, "implausible tile overlaps")
-
-
-def test_bif_damaged_xmp_is_refused(vendor_files, tmp_path):
-    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b"</Metadata>", b"</Metadatx>")
-    _refused(bad, "XMP is damaged")
-
-
-def test_bif_missing_level_is_refused(vendor_files, tmp_path):
-    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b"level=1 mag=20 ", b"level=5 mag=20 ")
-    _refused(bad, "level 5")
-
-
-def test_bif_damaged_tile_joints_are_refused(vendor_files, tmp_path):
-    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b'Tile2="2"', b'Tile2="0"')
-    _refused(bad, "out of range")
-
-
-def test_bif_levels_out_of_magnification_order_are_refused(vendor_files, tmp_path):
-    bad = _patch(vendor_files("ventana"), tmp_path / "bad.bif", b"level=2 mag=10 ", b"level=2 mag=80 ")
-    _refused(bad, "magnification")
 
 
 # -- Philips TIFF ------------------------------------------------------------
@@ -276,38 +286,6 @@ def test_philips_damaged_label_in_the_xml_gives_a_clear_error(tmp_path):
         with pytest.raises(SlideReadError, match="associated image 'label'") as info:
             slide.read_associated("label")
         assert str(bad) in str(info.value)
-
-
-def test_philips_damaged_xml_is_refused(vendor_files, tmp_path):
-    bad = _patch(
-        vendor_files("philips"), tmp_path / "bad.tiff", b'Name="DICOM_MANUFACTURER"', b'Name="DICOM_MANUFACTURER<'
-    )
-    _refused(bad, "Philips XML", "damaged")
-
-
-def test_philips_level_without_its_spacing_is_refused(vendor_files, tmp_path):
-    bad = _patch(
-        vendor_files("philips"),
-        tmp_path / "bad.tiff",
-        b'ObjectType="PixelDataRepresentation"',
-        b'ObjectType="PixelDataRepresentatioX"',
-    )
-    _refused(bad, "3 level pixel spacings for 4 tiled levels")
-
-
-def test_philips_level_size_beyond_its_tiff_image_is_refused(vendor_files, tmp_path):
-    # Level 1's spacing made level 0's: it would be 2000x1500 inside a 1024x768 TIFF image.
-    bad = _patch(
-        vendor_files("philips"), tmp_path / "bad.tiff", b"0.0005&quot; &quot;0.0005", b"0.0003&quot; &quot;0.0003"
-    )
-    _refused(bad, "level 1", "2000x1500")
-
-
-def test_philips_damaged_spacing_is_refused(vendor_files, tmp_path):
-    bad = _patch(
-        vendor_files("philips"), tmp_path / "bad.tiff", b"0.0005&quot; &quot;0.0005", b"0.000x&quot; &quot;0.0005"
-    )
-    _refused(bad, "pixel spacing")
 
 
 @pytest.mark.parametrize("backend", ["tifffile", "cucim"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -13,6 +14,12 @@ __all__ = ["build_parser", "main"]
 
 # Subcommands that live beside their engine: each module has add_parser(subparsers).
 _SUBCOMMAND_MODULES = ("napari_wsi_io.bench._cli", "napari_wsi_io.export._cli")
+
+
+_DESCRIPTION = (
+    "Whole-slide images read with cuCIM: describe a slide, measure how fast its levels load, "
+    "convert it to OME-Zarr, or open the napari demo."
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,8 +51,12 @@ def _info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     # Async slicing leaves the GUI thread only uploads and draws: shorter stalls (benchmarks/pan.py); this process only.
     os.environ.setdefault("NAPARI_ASYNC", "1")
+    # napari 0.9 recommends PyQt6 and shows a deprecation notice over the canvas with PyQt5.
+    if "QT_API" not in os.environ and importlib.util.find_spec("PyQt6") is not None:
+        os.environ["QT_API"] = "pyqt6"
     import napari
 
+    from ._qt.demo import close_on_sigint, lay_out
     from .synthetic import sample_slide_path
 
     print("preparing the synthetic sample slide (first run only takes a few seconds)...", file=sys.stderr)
@@ -53,13 +64,33 @@ def _demo(args: argparse.Namespace) -> int:
     viewer = napari.Viewer(title="napari-wsi-io demo")
     layers = viewer.open(str(path), plugin="napari-wsi-io")
     viewer.layers.selection.active = layers[0]
-    viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
+    dock, _ = viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
+    lay_out(viewer, dock)
+    interrupted = close_on_sigint(viewer, dock.window())
+    print(f"napari is open with {path} ({path.stat().st_size / 1e6:.0f} MB); Ctrl-C closes it", file=sys.stderr)
     napari.run()
+    _join_chunk_workers()
+    if interrupted:
+        raise KeyboardInterrupt
     return 0
 
 
+def _join_chunk_workers(timeout_s: float = 10.0) -> None:
+    """Let background chunk reads end before the interpreter does.
+
+    A daemon thread still inside cuCIM when Python finalises aborts the process
+    ("terminate called without an active exception"); the workers exit one second after their last job.
+    """
+    from ._prefetch import workers
+
+    pool = workers()
+    pool.drop()
+    for thread in pool.threads():
+        thread.join(timeout_s)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="napari-wsi-io", description=__doc__)
+    parser = _Parser(prog="napari-wsi-io", description=_DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     info = sub.add_parser("info", help="levels, tiles, mpp, vendor and backend of a slide")
     info.add_argument("path")

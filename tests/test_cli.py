@@ -21,6 +21,21 @@ def test_bad_path_exits_2_with_one_line(tmp_path, capsys):
     assert err == f"napari-wsi-io: cannot read {tmp_path / 'missing.svs'}: no such file\n"
 
 
+def test_a_directory_is_called_a_directory(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"napari-wsi-io: cannot read {tmp_path}: it is a directory, not a slide file\n"
+
+
+def test_help_is_plain_text(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and "describe a slide, measure how fast its levels load" in " ".join(out.split())
+
+
 def test_bad_arguments_exit_2_with_one_line(capsys):
     import pytest
 

@@ -57,6 +57,7 @@ class BenchmarkWidget(QWidget):
         self._overlay_shown: tuple = (None, None)  # (record, colour by) on the overlay layer
         self._latest = None
         self._started = False
+        self._ready = True  # the status says what Benchmark level would do, until a run or a refusal
         self._views_timer = QTimer(self)
         self._views_timer.setSingleShot(True)
         self._views_timer.setInterval(300)
@@ -67,7 +68,7 @@ class BenchmarkWidget(QWidget):
         self._build_layout()
         self._connect_viewer()
         self._set_running(False)
-        self._prepare_overlay_soon()
+        self._show_ready()
 
     # -- construction --
     def _build_controls(self) -> None:
@@ -133,6 +134,7 @@ class BenchmarkWidget(QWidget):
         self.save_charts_button.changed.connect(self._ask_save_charts)
         self.export_button.changed.connect(self.open_export)
         self.layer_combo.changed.connect(self.level_combo.reset_choices)
+        self.level_combo.changed.connect(self._show_ready)
         self.show_overlay.changed.connect(self._refresh_overlay)
         self.color_by.changed.connect(self._refresh_overlay)
 
@@ -141,7 +143,7 @@ class BenchmarkWidget(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("idle")
-        self.status = QLabel("Choose a slide layer and press Benchmark level.")
+        self.status = QLabel()
         self.status.setWordWrap(True)
         # Word-wrapped labels get one line in a crowded layout unless told otherwise.
         self.status.setMinimumHeight(3 * self.status.fontMetrics().lineSpacing())
@@ -210,6 +212,7 @@ class BenchmarkWidget(QWidget):
         native = self.level_combo.native
         if native.count():
             native.setItemText(0, self._screen_label())
+        self._show_ready()
 
     def _on_zoom(self, *_) -> None:
         self._screen_level_timer.start()
@@ -217,27 +220,13 @@ class BenchmarkWidget(QWidget):
     def _on_layers_changed(self, event=None) -> None:
         self.layer_combo.reset_choices()
         self.level_combo.reset_choices()
-        if event is not None and event.type == "inserted" and self._is_slide_layer(event.value):
-            self._prepare_overlay_soon()
+        self._show_ready()
 
     @staticmethod
     def _is_slide_layer(layer) -> bool:
         from napari.layers import Image
 
         return isinstance(layer, Image) and layer.name != OVERLAY_NAME and bool(layer.metadata.get("path"))
-
-    def _prepare_overlay_soon(self) -> None:
-        """Create the (empty) overlay layer now, not when a run starts or ends.
-
-        Adding a layer costs napari 100-200 ms (controls, shaders): paid when the dock
-        opens or a slide is added rather than in the middle of a benchmark.
-        """
-        QTimer.singleShot(0, self._prepare_overlay)
-
-    def _prepare_overlay(self) -> None:
-        layer = self.layer_combo.value
-        if self.show_overlay.value and layer is not None and self.worker is None:
-            self.overlay_layer = ensure_overlay(self.viewer, layer, self.overlay_layer)
 
     # -- the plan --
     def build_plan(self, all_levels: bool = False) -> engine.BenchPlan:
@@ -290,8 +279,11 @@ class BenchmarkWidget(QWidget):
         self.records, self.result, self.summary, self.error = [], None, None, None
         self.notes = []
         self._started = False
+        self._ready = False
         self._running_plan = plan
-        if self.show_overlay.value:  # normally there already; adding it mid-run would stall the event loop
+        # The overlay layer appears with the first run, before the worker starts: adding a layer
+        # costs napari 100-200 ms (controls, shaders), which would stall the event loop mid-run.
+        if self.show_overlay.value:
             self.overlay_layer = ensure_overlay(self.viewer, self.layer_combo.value, self.overlay_layer)
         self.table.set_records([])
         self.charts.update_records([])
@@ -411,10 +403,27 @@ class BenchmarkWidget(QWidget):
         from napari.utils.notifications import show_error
 
         self.error = reason
+        self._ready = False
         self._set_status(f"Not started: {reason}", error=True)
         show_error(f"Benchmark not started: {reason}")
 
     # -- text --
+    def ready_text(self) -> str:
+        """What pressing Benchmark level would do, or how to get a slide to benchmark."""
+        if self.layer_combo.value is None:
+            return "Open a slide (File > Open, or File > Open Sample > napari WSI IO) to benchmark it."
+        choice = self.level_combo.value
+        if choice == ALL:
+            return "Press Benchmark level to time all levels."
+        if choice == SCREEN:
+            return f"Press Benchmark level to time level {self.screen_level()}, the level on screen."
+        return f"Press Benchmark level to time level {choice}."
+
+    def _show_ready(self, *_) -> None:
+        """Keep the status on what a click would do until the first run or refusal replaces it."""
+        if self._ready and hasattr(self, "status"):  # the combo boxes change before the status exists
+            self._set_status(self.ready_text())
+
     def _summary_text(self, best) -> str:
         if best is None:
             return f"Done: {len(self.records)} records."

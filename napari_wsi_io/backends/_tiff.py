@@ -467,6 +467,8 @@ class TiffLayout:
         import tifffile
 
         self.path = os.fspath(path)
+        if Path(self.path).is_dir():
+            raise SlideReadError(self.path, "it is a directory, not a slide file")
         if not Path(self.path).is_file():
             raise SlideReadError(self.path, "no such file")
         self.file_size = os.path.getsize(self.path)

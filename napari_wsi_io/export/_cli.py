@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(event.done - bar.n)
     except SlideReadError:
         raise  # main() prints it and exits 2
-    except FileExistsError as exc:
-        print(f"napari-wsi-io: error: {exc}", file=sys.stderr)
+    except FileExistsError:  # the engine's message also names the Python argument
+        print(f"napari-wsi-io: error: {args.out} already exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
     except (OSError, ExportError) as exc:  # a full disk, a lost worker...
         print(f"napari-wsi-io: export failed: {exc}", file=sys.stderr)

@@ -111,7 +111,7 @@ def parse_levels(levels: str | Sequence[int] | None, level_count: int) -> list[i
         raise ValueError("no levels to export")
     bad = [v for v in chosen if not 0 <= v < level_count]
     if bad:
-        raise ValueError(f"level {bad[0]} does not exist: the slide has levels 0..{level_count - 1}")
+        raise ValueError(f"level {bad[0]} does not exist: the slide has levels 0 to {level_count - 1}")
     return chosen
 
 

@@ -249,9 +249,13 @@ def test_benchmark_level_button_fills_charts_table_and_overlay(make_napari_viewe
     assert widget.cancel_button.native.text() == "Cancel"
     assert widget.layer_combo.value is not None and widget.layer_combo.value.name == layer.name
     configure(widget, level=1, strategies=("serial", "threads"), workers="1, 2")
+    assert widget.status.text() == "Press Benchmark level to time level 1."
+    qtbot.wait(50)
+    assert [lyr.name for lyr in viewer.layers] == [layer.name]  # no empty overlay layer before a run
     seen = []
     click(qtbot, widget.run_level_button)
     assert widget.worker is not None and not widget.run_level_button.native.isEnabled()
+    assert "benchmark chunks" in viewer.layers  # added before the worker starts, not mid-run
     assert widget.cancel_button.native.isEnabled()
     widget.worker.yielded.connect(seen.append)
     wait_done(qtbot, widget)
@@ -394,7 +398,6 @@ def test_event_loop_never_stalls_while_benchmarking(make_napari_viewer, qtbot, s
     viewer.window.resize(*map(int, os.environ.get("WSIZE", "1200x800").split("x")))
     layer, widget = open_dock(viewer, slides["svs"])
     viewer.reset_view()
-    qtbot.waitUntil(lambda: widget.overlay_layer is not None)  # made when the dock opens, not mid-run
     configure(
         widget,
         level=0,

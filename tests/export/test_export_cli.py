@@ -37,7 +37,7 @@ def test_convert_writes_store_with_progress_and_summary(slides, tmp_path, capsys
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--levels", "5"], "level 5 does not exist"),
+        (["--levels", "5"], "level 5 does not exist: the slide has levels 0 to 2"),
         (["--compression", "gzip"], "unknown compression"),
         (["--chunk", "0"], "chunk must be"),
         (["--scheduler", "fibers"], "scheduler must be"),
@@ -84,7 +84,7 @@ def test_existing_output_exits_2_unless_overwrite(slides, tmp_path, capsys):
     assert main(["convert", str(slides["svs"]), str(out), "--levels", "2"]) == 0
     capsys.readouterr()
     assert main(["convert", str(slides["svs"]), str(out), "--levels", "2"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"napari-wsi-io: error: {out} already exists; pass --overwrite to replace it\n"
     assert main(["convert", str(slides["svs"]), str(out), "--levels", "2", "--overwrite"]) == 0
 
 

@@ -1,0 +1,76 @@
+"""The window ``napari-wsi-io demo`` opens: the slide fitted to a screen-sized canvas, the dock beside it.
+
+napari opens at its saved or default size (1089x633 px on a first run), where the
+benchmark dock would leave the slide a strip of canvas; the demo uses the screen.
+"""
+
+from __future__ import annotations
+
+import signal
+
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtWidgets import QDockWidget
+
+__all__ = ["REFIT_MS", "close_on_sigint", "lay_out"]
+
+# A window manager maximises the window some time after it is shown; refit the slide to the
+# canvas while that settles, not later, when a resize comes from the user.
+REFIT_MS = 3000
+
+
+def lay_out(viewer, dock: QDockWidget) -> None:
+    """Size the window to the screen, give the dock a sensible width and fit the slide to the canvas."""
+    window = dock.window()
+    screen = window.screen().availableGeometry()
+    window.setGeometry(screen)  # without a window manager (Xvfb) maximising does nothing
+    window.showMaximized()
+    # The narrowest width that shows every control (the dock scrolls vertically): the rest is canvas.
+    window.resizeDocks([dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal)
+    _Refit(viewer, window, parent=window)
+
+
+class _Refit(QObject):
+    """Fit the view after the window's resizes of the first ``REFIT_MS`` milliseconds."""
+
+    def __init__(self, viewer, window, parent) -> None:
+        super().__init__(parent)
+        self._viewer = viewer
+        self._window = window
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(viewer.reset_view)
+        window.installEventFilter(self)
+        QTimer.singleShot(REFIT_MS, self._stop)
+        self._timer.start()
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() in (QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.WindowStateChange):
+            self._timer.start()
+        return False
+
+    def _stop(self) -> None:
+        self._window.removeEventFilter(self)
+
+
+def close_on_sigint(viewer, window) -> list[bool]:
+    """Let Ctrl-C in the terminal close the viewer; the list returned becomes ``[True]`` when it did.
+
+    Qt's event loop runs in C++ and Python handles signals only between bytecodes, so a
+    timer wakes the interpreter a few times a second; the handler defers the closing to
+    the event loop, where closing a window is safe.
+    """
+    interrupted: list[bool] = []
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background: Ctrl-C is not for us
+        return interrupted
+
+    def handler(signum, frame) -> None:
+        if not interrupted:
+            interrupted.append(True)
+            QTimer.singleShot(0, viewer.close)
+
+    signal.signal(signal.SIGINT, handler)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    return interrupted

@@ -1,12 +1,13 @@
 """Take ``resources/dock.png``: the "WSI benchmark" dock next to a slide, after a real run.
 
-Run it under a display, e.g. headless:
+Run it under a display, e.g. headless, with the binding the demo uses:
 
-    xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python benchmarks/screenshot.py
+    xvfb-run -a -s "-screen 0 1920x1200x24" .venv-pyqt6/bin/python benchmarks/screenshot.py
 
 It opens the synthetic sample slide in napari through the plugin, docks the
-benchmark widget from the manifest, benchmarks the level on screen with the
-widget's own button and saves a screenshot of the whole window.
+benchmark widget from the manifest at the width ``napari-wsi-io demo`` gives it,
+benchmarks the level on screen with the widget's own button and saves a
+screenshot of the whole window.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from qtpy.QtCore import QEventLoop, QTimer
     from qtpy.QtWidgets import QApplication
 
+    from napari_wsi_io._qt.demo import narrow_dock
     from napari_wsi_io.synthetic import sample_slide_path
 
     path = sample_slide_path(small=not args.gigapixel)
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     width, height = (int(v) for v in args.size.split("x"))
     viewer.window.resize(width, height)
     layer = viewer.open(str(path), plugin="napari-wsi-io")[0]
-    _, widget = viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
+    narrow_dock(dock)
     viewer.reset_view()
 
     def settle(ms: int) -> None:

@@ -11,7 +11,7 @@ import signal
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QDockWidget
 
-__all__ = ["REFIT_MS", "close_on_sigint", "lay_out"]
+__all__ = ["REFIT_MS", "close_on_sigint", "lay_out", "narrow_dock"]
 
 # A window manager maximises the window some time after it is shown; refit the slide to the
 # canvas while that settles, not later, when a resize comes from the user.
@@ -21,12 +21,15 @@ REFIT_MS = 3000
 def lay_out(viewer, dock: QDockWidget) -> None:
     """Size the window to the screen, give the dock a sensible width and fit the slide to the canvas."""
     window = dock.window()
-    screen = window.screen().availableGeometry()
-    window.setGeometry(screen)  # without a window manager (Xvfb) maximising does nothing
+    window.setGeometry(window.screen().availableGeometry())  # without a window manager (Xvfb) maximising does nothing
     window.showMaximized()
-    # The narrowest width that shows every control (the dock scrolls vertically): the rest is canvas.
-    window.resizeDocks([dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal)
+    narrow_dock(dock)
     _Refit(viewer, window, parent=window)
+
+
+def narrow_dock(dock: QDockWidget) -> None:
+    """The narrowest width that shows every control of the dock (it scrolls vertically): the rest is canvas."""
+    dock.window().resizeDocks([dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal)
 
 
 class _Refit(QObject):

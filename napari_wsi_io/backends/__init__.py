@@ -65,8 +65,8 @@ def _notice_no_cucim() -> None:
     if not _warned_no_cucim:
         _warned_no_cucim = True
         warnings.warn(
-            "cuCIM is not installed (it has wheels for Linux only); napari-wsi-io reads slides "
-            "with its tifffile/imagecodecs backend instead.",
+            "cuCIM is not installed; napari-wsi-io reads slides with its tifffile/imagecodecs backend instead. "
+            "On Linux, `pip install --no-deps cucim-cu12` adds cuCIM's CPU reader (see the README).",
             RuntimeWarning,
             stacklevel=3,
         )

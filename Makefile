@@ -21,12 +21,14 @@ QT_BINDINGS ?= pyqt5 pyqt6
 
 .PHONY: demo demo-one test test-one test-pyqt6 install system-deps lint format clean
 
-# The last step adds cuCIM's CPU reader without the 3 GB of CUDA wheels its package requires (see the README).
+# The last step adds cuCIM's CPU reader, and nvImageCodec for its cuslide2 plugin, without the 3 GB of CUDA
+# wheels cuCIM's package requires (see the README).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
-	$(BIN)/python -m pip install -q --no-deps "cucim-cu12>=25.0; sys_platform == 'linux'"
+	$(BIN)/python -m pip install -q --no-deps "cucim-cu12>=25.0; sys_platform == 'linux'" \
+		"nvidia-nvimgcodec-cu12>=0.9,<0.10; sys_platform == 'linux'"
 	touch $@
 
 install: $(STAMP)

@@ -8,6 +8,7 @@ tolerance; ``benchmarks/gpu_check.py`` reports the exact differences.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -49,7 +50,15 @@ def test_unknown_device_and_wrong_backend_are_refused(slides):
         open_slide(slides["svs"], backend="tifffile", device="cuda")
 
 
+def _has_nvimgcodec() -> bool:
+    try:
+        return importlib.util.find_spec("nvidia.nvimgcodec") is not None
+    except ModuleNotFoundError:  # no nvidia namespace package at all
+        return False
+
+
 @pytest.mark.skipif(cucim_version() is None, reason="cuCIM is not installed")
+@pytest.mark.skipif(not _has_nvimgcodec(), reason="cuslide2 needs nvImageCodec (nvidia-nvimgcodec-cu12)")
 def test_cuslide2_plugin_is_loaded_and_recorded_when_enabled(slides):
     """cuslide2 (nvImageCodec) also decodes on the CPU: same pixels, and the slide says which plugin ran.
 

@@ -166,10 +166,22 @@ class BenchmarkWidget(QWidget):
         scroll.setFrameShape(QFrame.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(content)
-        scroll.setMinimumWidth(content.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        self._scroll = scroll
+        self._fit_scroll_width()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+
+    def _fit_scroll_width(self) -> None:
+        """No narrower than the controls: the scroll area only scrolls vertically."""
+        content = self._scroll.widget()
+        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        self._scroll.setMinimumWidth(content.minimumSizeHint().width() + bar)
+
+    def showEvent(self, event) -> None:
+        # napari's stylesheet and fonts apply once docked: the controls' minimum grows (by 20 px with Qt 6).
+        self._fit_scroll_width()
+        super().showEvent(event)
 
     def _connect_viewer(self) -> None:
         layers = self.viewer.layers.events

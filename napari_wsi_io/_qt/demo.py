@@ -28,8 +28,9 @@ def lay_out(viewer, dock: QDockWidget) -> None:
 
 
 def narrow_dock(dock: QDockWidget) -> None:
-    """The narrowest width that shows every control of the dock (it scrolls vertically): the rest is canvas."""
-    dock.window().resizeDocks([dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal)
+    """The dock at the width its controls ask for (it scrolls vertically): the rest of the window is canvas."""
+    width = max(dock.sizeHint().width(), dock.minimumSizeHint().width())
+    dock.window().resizeDocks([dock], [width], Qt.Orientation.Horizontal)
 
 
 class _Refit(QObject):

@@ -12,7 +12,7 @@ import time
 import napari
 import numpy as np
 import pytest
-from qtpy.QtWidgets import QApplication
+from qtpy.QtWidgets import QApplication, QScrollArea
 
 from napari_wsi_io.cli import main
 
@@ -45,8 +45,10 @@ def test_demo_uses_the_screen_fits_the_slide_and_is_ready(monkeypatch, tmp_path,
         window = dock.window()
         screen = window.screen().availableGeometry()
         qtbot.waitUntil(lambda: window.width() >= 0.9 * screen.width() and window.height() >= 0.8 * screen.height())
-        # The dock leaves most of the window to the slide.
+        # The dock leaves most of the window to the slide, and shows its controls whole (it scrolls vertically only).
         assert dock.width() < 0.4 * window.width()
+        controls = widget.findChild(QScrollArea).widget()
+        assert controls.width() >= controls.minimumSizeHint().width()
         qtbot.wait(700)  # the view is refitted 50 ms after the last resize; napari then picks a level
         (top_left, bottom_right), canvas = _canvas_rect_of(layer, viewer)
         assert (top_left >= -1).all() and (bottom_right <= canvas + 1).all(), (top_left, bottom_right, canvas)

@@ -342,6 +342,7 @@ def test_cancel_stops_quickly_and_leaves_no_processes_or_shared_memory(make_napa
     clicked_at = time.perf_counter()
     click(qtbot, widget.cancel_button)
     wait_done(qtbot, widget, timeout=10_000)
+    qtbot.waitUntil(lambda: bool(finished_at))  # each queued slot is its own event: the dock's may come first
     latency = finished_at[0] - clicked_at
     print(f"cancel took {latency * 1000:.0f} ms")
     assert latency < 1.0

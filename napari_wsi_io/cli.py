@@ -56,7 +56,7 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ["QT_API"] = "pyqt6"
     import napari
 
-    from ._qt.demo import close_on_sigint, lay_out
+    from ._qt.demo import closed_by_sigint, lay_out
     from .synthetic import sample_slide_path
 
     print("preparing the synthetic sample slide (first run only takes a few seconds)...", file=sys.stderr)
@@ -66,9 +66,9 @@ def _demo(args: argparse.Namespace) -> int:
     viewer.layers.selection.active = layers[0]
     dock, _ = viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
     lay_out(viewer, dock)
-    interrupted = close_on_sigint(viewer, dock.window())
-    print(f"napari is open with {path} ({path.stat().st_size / 1e6:.0f} MB); Ctrl-C closes it", file=sys.stderr)
-    napari.run()
+    with closed_by_sigint(viewer, dock.window()) as interrupted:
+        print(f"napari is open with {path} ({path.stat().st_size / 1e6:.0f} MB); Ctrl-C closes it", file=sys.stderr)
+        napari.run()
     _join_chunk_workers()
     if interrupted:
         raise KeyboardInterrupt

@@ -23,7 +23,8 @@ def test_bad_path_exits_2_with_one_line(tmp_path, capsys):
 
 def test_a_directory_is_called_a_directory(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == f"napari-wsi-io: cannot read {tmp_path}: it is a directory, not a slide file\n"
+    reason = "it is a directory, not a slide file (for DICOM, give one of its .dcm files)"
+    assert capsys.readouterr().err == f"napari-wsi-io: cannot read {tmp_path}: {reason}\n"
 
 
 def test_help_is_plain_text(capsys):

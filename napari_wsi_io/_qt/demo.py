@@ -7,11 +7,14 @@ benchmark dock would leave the slide a strip of canvas; the demo uses the screen
 from __future__ import annotations
 
 import signal
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtWidgets import QDockWidget
 
-__all__ = ["REFIT_MS", "close_on_sigint", "lay_out", "narrow_dock"]
+__all__ = ["REFIT_MS", "closed_by_sigint", "lay_out", "narrow_dock"]
 
 # A window manager maximises the window some time after it is shown; refit the slide to the
 # canvas while that settles, not later, when a resize comes from the user.
@@ -38,12 +41,12 @@ class _Refit(QObject):
 
     def __init__(self, viewer, window, parent) -> None:
         super().__init__(parent)
-        self._viewer = viewer
         self._window = window
+        self._viewer = weakref.ref(viewer)  # a closed viewer must not be kept alive by its window's filter
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(50)
-        self._timer.timeout.connect(viewer.reset_view)
+        self._timer.timeout.connect(self._fit)
         window.installEventFilter(self)
         QTimer.singleShot(REFIT_MS, self._stop)
         self._timer.start()
@@ -53,28 +56,43 @@ class _Refit(QObject):
             self._timer.start()
         return False
 
+    def _fit(self) -> None:
+        viewer = self._viewer()
+        if viewer is not None:
+            viewer.reset_view()
+
     def _stop(self) -> None:
-        self._window.removeEventFilter(self)
+        with suppress(RuntimeError):  # the window, and this with it, may be gone by now
+            self._window.removeEventFilter(self)
 
 
-def close_on_sigint(viewer, window) -> list[bool]:
-    """Let Ctrl-C in the terminal close the viewer; the list returned becomes ``[True]`` when it did.
+@contextmanager
+def closed_by_sigint(viewer, window) -> Iterator[list[bool]]:
+    """While inside, Ctrl-C in the terminal closes the viewer; the list yielded becomes ``[True]`` when it did.
 
     Qt's event loop runs in C++ and Python handles signals only between bytecodes, so a
     timer wakes the interpreter a few times a second; the handler defers the closing to
-    the event loop, where closing a window is safe.
+    the event loop, where closing a window is safe.  The previous handler is put back on
+    the way out (the handler holds the viewer).
     """
     interrupted: list[bool] = []
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background: Ctrl-C is not for us
-        return interrupted
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # started in the background: Ctrl-C is not for us
+        yield interrupted
+        return
 
     def handler(signum, frame) -> None:
         if not interrupted:
             interrupted.append(True)
             QTimer.singleShot(0, viewer.close)
 
-    signal.signal(signal.SIGINT, handler)
     wake = QTimer(window)
     wake.timeout.connect(lambda: None)
     wake.start(200)
-    return interrupted
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        with suppress(RuntimeError):  # the window, the timer's parent, may be gone
+            wake.stop()

@@ -62,6 +62,7 @@ def test_demo_uses_the_screen_fits_the_slide_and_is_ready(monkeypatch, tmp_path,
         assert [lyr.name for lyr in viewer.layers] == [layer.name]
     finally:
         viewer.close()
+        qtbot.wait(50)  # the window's deferred deletions, before a test that does not run Qt's event loop
 
 
 def test_ctrl_c_closes_the_demo_and_exits_130(tmp_path):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._errors import SlideReadError
-from .backends import Slide, is_tiff_file, open_slide, openslide_format
+from .backends import Slide, dicom_file, is_tiff_file, open_slide
 from .pyramid import display_pyramid
 
 __all__ = ["associated_layers", "napari_get_reader", "read_slide", "slide_layers"]
@@ -37,16 +37,8 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
     return None
 
 
-def dicom_file(folder: str | os.PathLike) -> str | None:
-    """A DICOM file of a whole-slide series in ``folder`` (OpenSlide finds the rest), or None."""
-    with os.scandir(folder) as entries:
-        candidates = sorted(e.path for e in entries if e.is_file() and e.name.lower().endswith(".dcm"))
-    return next((c for c in candidates if openslide_format(c) == "dicom"), None)
-
-
 def read_slide(path: str | list[str]) -> list[LayerData]:
     paths = [path] if isinstance(path, (str, os.PathLike)) else path
-    paths = [(dicom_file(p) or p) if os.path.isdir(p) else p for p in paths]
     return [layer for p in paths for layer in slide_layers(p)]
 
 

@@ -23,7 +23,7 @@ def test_bad_path_exits_2_with_one_line(tmp_path, capsys):
 
 def test_a_directory_is_called_a_directory(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
-    reason = "it is a directory, not a slide file (for DICOM, give one of its .dcm files)"
+    reason = "it is a directory holding no whole-slide DICOM series"
     assert capsys.readouterr().err == f"napari-wsi-io: cannot read {tmp_path}: {reason}\n"
 
 

@@ -166,6 +166,8 @@ def test_a_dicom_folder_opens_in_the_napari_reader(tmp_path):
     assert [level.shape for level in data] == [(700, 900, 3), (350, 450, 3)]
     np.testing.assert_array_equal(np.asarray(data[0]), image)
     np.testing.assert_array_equal(np.asarray(data[1]), image[::2, ::2])
+    with open_slide(tmp_path) as slide:  # the CLI, the bench and the export take the folder too
+        assert slide.vendor == "dicom" and slide.level_count == 2
 
 
 def test_folders_are_read_only_when_they_hold_a_dicom_slide(tmp_path):

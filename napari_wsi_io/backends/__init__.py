@@ -15,7 +15,7 @@ import warnings
 from .._errors import SlideReadError
 from ._base import Slide
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
-from ._openslide import OpenSlideFileSlide, openslide_format
+from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
 from ._tiff import TiffLayout, is_tiff_file
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "available_backends",
     "cucim_plugin",
     "cucim_version",
+    "dicom_file",
     "gpu_problem",
     "is_tiff_file",
     "open_slide",
@@ -94,6 +95,8 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
     device = _resolve_device(device)
     if device == "cuda" and name not in ("auto", "cucim"):
         raise ValueError(f"device 'cuda' needs the cucim backend, not {name!r}")
+    if os.path.isdir(path):  # a DICOM series is a folder of files
+        path = dicom_file(path) or path
     if not is_tiff_file(path) and (fmt := openslide_format(path)):
         if name not in ("auto", "openslide"):
             raise SlideReadError(path, f"backend {name!r} cannot read {fmt} files; OpenSlide reads them")

@@ -15,7 +15,7 @@ import numpy as np
 from .._errors import SlideReadError
 from ._base import Slide
 
-__all__ = ["OpenSlideFileSlide", "OpenSlideLayout", "openslide_format"]
+__all__ = ["OpenSlideFileSlide", "OpenSlideLayout", "dicom_file", "openslide_format"]
 
 
 def openslide_format(path: str | os.PathLike) -> str | None:
@@ -26,6 +26,13 @@ def openslide_format(path: str | os.PathLike) -> str | None:
         return openslide.OpenSlide.detect_format(os.fspath(path))
     except Exception:  # not installed, or a file it cannot even look at
         return None
+
+
+def dicom_file(folder: str | os.PathLike) -> str | None:
+    """A DICOM file of a whole-slide series in ``folder`` (OpenSlide finds the rest), or None."""
+    with os.scandir(folder) as entries:
+        candidates = sorted(e.path for e in entries if e.is_file() and e.name.lower().endswith(".dcm"))
+    return next((c for c in candidates if openslide_format(c) == "dicom"), None)
 
 
 class _Level:

@@ -468,9 +468,7 @@ class TiffLayout:
 
         self.path = os.fspath(path)
         if Path(self.path).is_dir():
-            raise SlideReadError(
-                self.path, "it is a directory, not a slide file (for DICOM, give one of its .dcm files)"
-            )
+            raise SlideReadError(self.path, "it is a directory holding no whole-slide DICOM series")
         if not Path(self.path).is_file():
             raise SlideReadError(self.path, "no such file")
         self.file_size = os.path.getsize(self.path)

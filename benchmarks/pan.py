@@ -18,7 +18,8 @@ In one process, on the synthetic 2.4 Gpx sample (``sample_slide_path()``) unless
   needs no RAM), shown in the same canvas.  The pan path is run on it and on the slide in turn
   (``--rounds`` times, interleaved), then the zoom sequences; every step figure is also printed as a
   ratio to the reference's, with the frames per step (draw events from the camera move to the frame
-  that shows the new view) of each.
+  that shows the new view) of each.  The reference always takes napari's default draw path; the slide
+  the one the plugin installs (slicing before the render unless ``NAPARI_WSI_IO_PRERENDER=0``).
 * one frame: camera moves of a pixel inside the loaded tile, no new data: what any step costs at least.
 * pan steps at level 0 (one screen pixel per slide pixel): N moves of half a viewport on a path that
   crosses new ground and then goes back over it; the view rests ``--dwell`` seconds before each move
@@ -435,8 +436,20 @@ def run(args: argparse.Namespace) -> dict:
     reference = _reference_layer(viewer, layer, path)
     one_to_one = 1 / layer.scale[-1]  # one screen pixel per level-0 pixel
 
+    from napari_wsi_io._qt import prerender
+
+    slide_prerender = prerender.installed(viewer)  # the reader installs it unless NAPARI_WSI_IO_PRERENDER=0
+    results["settings"]["prerender"] = slide_prerender
+
     def show(shown) -> None:
-        """Make ``shown`` the only visible layer and the one watched, at level 0 on the start of the path."""
+        """Make ``shown`` the only visible layer and the one watched, at level 0 on the start of the path.
+
+        The reference is napari's own path (no pre-render slicing); the slide gets what the plugin installs.
+        """
+        if shown is reference or not slide_prerender:
+            prerender.uninstall(viewer)
+        else:
+            prerender.install(viewer)
         for lyr in (layer, reference):
             lyr.visible = lyr is shown
         watch.watch_layer(shown)

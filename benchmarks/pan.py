@@ -246,6 +246,9 @@ class FrameWatch:
     def covers_view(self) -> bool:
         """The displayed tile is at napari's level for this view and covers the whole viewport."""
         layer = self.layer
+        chunks = getattr(getattr(layer.data[0], "source", None), "_chunks", None)
+        if chunks is not None and getattr(chunks, "provisional", None):
+            return False  # coarse pixels drawn while chunks decode: not the new data yet
         level = layer.data_level
         ds = np.asarray(layer.downsample_factors[level])[:2]
         tile2data = layer._transforms["tile2data"]

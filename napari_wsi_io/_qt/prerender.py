@@ -10,6 +10,10 @@ Under software OpenGL a 1920x1080 frame costs about 40 ms, so that is two frames
 render.  napari's own callback still runs after the render and then finds nothing to do.  Everything
 napari draws goes through the same ``on_draw``, so other layers slice as they would, only earlier.
 
+While it slices, a chunk of the view that is not decoded yet is drawn from a cached coarser level
+(``pyramid.coarse_while_loading``) instead of holding the frame; the layer is sliced again when the chunk
+lands.  ``NAPARI_WSI_IO_COARSE_WHILE_LOADING=0`` makes frames wait for the decode instead.
+
 It reaches into napari's canvas, so it is used only with napari versions it was checked against
 (``TESTED_NAPARI``) and only where the canvas has the expected parts; anything else, or
 ``NAPARI_WSI_IO_PRERENDER=0``, leaves napari's default path.  A failure inside disconnects it.
@@ -17,21 +21,43 @@ It reaches into napari's canvas, so it is used only with napari versions it was 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import traceback
+import weakref
 
-__all__ = ["PRERENDER_ENV_VAR", "TESTED_NAPARI", "install", "installed", "prerender_enabled", "uninstall"]
+from ..pyramid import coarse_while_loading
+
+__all__ = [
+    "COARSE_ENV_VAR",
+    "PRERENDER_ENV_VAR",
+    "TESTED_NAPARI",
+    "install",
+    "installed",
+    "prerender_enabled",
+    "uninstall",
+]
 
 PRERENDER_ENV_VAR = "NAPARI_WSI_IO_PRERENDER"
+COARSE_ENV_VAR = "NAPARI_WSI_IO_COARSE_WHILE_LOADING"
 TESTED_NAPARI = ((0, 9),)  # (major, minor) whose VispyCanvas.on_draw and draw-event order this was checked on
 _ATTR = "_napari_wsi_io_prerender"
 _log = logging.getLogger(__name__)
 
 
+def _env_on(name: str) -> bool:
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "off", "no")
+
+
 def prerender_enabled() -> bool:
     """False when ``NAPARI_WSI_IO_PRERENDER`` is 0/false/off/no."""
-    return os.environ.get(PRERENDER_ENV_VAR, "1").strip().lower() not in ("0", "false", "off", "no")
+    return _env_on(PRERENDER_ENV_VAR)
+
+
+def coarse_enabled() -> bool:
+    """False when ``NAPARI_WSI_IO_COARSE_WHILE_LOADING`` is 0/false/off/no: frames wait for the decode."""
+    return _env_on(COARSE_ENV_VAR)
 
 
 def supported(version: str | None = None) -> bool:
@@ -75,6 +101,7 @@ def install(viewer) -> bool:
     if getattr(canvas, _ATTR, None) is not None:
         return True
     scene = canvas._scene_canvas
+    coarse = coarse_enabled()
 
     def before_render(event) -> None:
         # vispy's SceneCanvas.update() asks Qt for a frame unless one is pending; this very frame will show
@@ -83,7 +110,8 @@ def install(viewer) -> bool:
         if isinstance(pending, bool):
             scene._update_pending = True
         try:
-            canvas.on_draw(event)
+            with coarse_while_loading() if coarse else contextlib.nullcontext():
+                canvas.on_draw(event)
         except Exception:  # leave napari's own path, which runs after the render, to do (and report) it
             # As text: a kept traceback would keep the viewer's frames alive.
             _log.warning("slicing before the render failed; back to napari's default\n%s", traceback.format_exc())
@@ -94,7 +122,50 @@ def install(viewer) -> bool:
 
     scene.events.draw.connect(before_render, position="first")
     setattr(canvas, _ATTR, before_render)
+    if coarse:
+        _refresh_when_chunks_land(viewer)
     return True
+
+
+def _refresh_when_chunks_land(viewer) -> None:
+    """Slice a slide layer again (on the GUI thread) when chunks it showed coarse have been decoded."""
+    from qtpy.QtCore import QObject, Signal
+
+    class Landed(QObject):
+        landed = Signal()
+
+    relay = Landed(viewer.window._qt_window)  # lives and dies with the window
+    pending: set = set()
+
+    def refresh() -> None:
+        layers, _ = list(pending), pending.clear()
+        for layer in layers:
+            if layer in viewer.layers and layer.visible:
+                layer.refresh(extent=False, thumbnail=False)
+
+    relay.landed.connect(refresh)  # queued: emitted from the chunk workers
+
+    def hook(layer) -> None:
+        chunks = (
+            getattr(getattr(layer.data[0], "source", None), "_chunks", None)
+            if getattr(layer, "multiscale", False)
+            else None
+        )
+        if chunks is None:
+            return
+        layer_ref = weakref.ref(layer)
+
+        def landed() -> None:
+            layer = layer_ref()
+            if layer is not None:
+                pending.add(layer)
+                relay.landed.emit()  # one refresh takes every layer pending; later emits find none
+
+        chunks.on_landed = landed
+
+    for layer in viewer.layers:
+        hook(layer)
+    viewer.layers.events.inserted.connect(lambda event: hook(event.value))
 
 
 def uninstall(viewer) -> None:

@@ -72,7 +72,8 @@ def test_versions_it_was_checked_against():
         assert not prerender.supported(version)
 
 
-def test_a_pan_shows_the_new_tile_in_the_first_frame(make_napari_viewer, slides, qtbot, sync_slicing):
+def test_a_pan_shows_the_new_tile_in_the_first_frame(make_napari_viewer, slides, qtbot, sync_slicing, monkeypatch):
+    monkeypatch.setenv(prerender.COARSE_ENV_VAR, "0")  # frames wait for the decode: the fine tile each time
     viewer = make_napari_viewer(show=True)
     layer = _open_at(viewer, slides, qtbot)
     assert prerender.installed(viewer)
@@ -161,3 +162,55 @@ def test_other_layers_draw_and_slice_as_usual(make_napari_viewer, slides, qtbot,
     labels_layer.visible = True
     shot_labels = viewer.screenshot(canvas_only=True, flash=False)
     assert not np.array_equal(shot, shot_labels)
+
+
+def test_while_a_chunk_loads_the_view_shows_the_coarser_level_then_the_fine_one(
+    make_napari_viewer, slides, qtbot, sync_slicing
+):
+    import threading
+    import time
+
+    from napari_wsi_io._cache import tile_cache
+    from napari_wsi_io._prefetch import workers
+
+    viewer = make_napari_viewer(show=True)
+    layer = _open_at(viewer, slides, qtbot)
+    chunks = layer.data[0].source._chunks
+    deadline = time.monotonic() + 10
+    while (workers().pending() or workers().threads()) and time.monotonic() < deadline:
+        qtbot.wait(20)
+    # Level 1 is cached everywhere (as the prefetch leaves it), level 0 nowhere.
+    rows, cols = chunks.grids[1]
+    for r in range(rows):
+        for c in range(cols):
+            chunks.chunk(1, r, c, quiet=True)
+    tile_cache().discard(lambda key: key[0] == chunks.token and key[1] == 0)
+    gate = threading.Event()
+    workers().submit([(0, gate.wait, lambda: True)] * workers().max_threads)  # nothing decodes until set
+    try:
+        deadline = time.monotonic() + 10
+        while workers().pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        y, x = 2300, 2900
+        _frames_to_show(viewer, layer, qtbot, y, x)
+        assert layer.data_level == 0 and chunks.provisional
+        tile = placeholder = np.array(layer._slice.image.raw)
+        y0, x0 = (int(v) for v in np.asarray(layer._transforms["tile2data"].translate)[:2])
+        with open_slide(slides["svs"]) as slide:
+            coarse = slide.read_level(1, x // 2, y // 2, 1, 1)[0, 0]
+            assert coarse.any()  # not black
+            np.testing.assert_array_equal(tile[y - y0, x - x0], coarse)
+            gate.set()
+            qtbot.waitUntil(lambda: not chunks.provisional, timeout=10000)
+            qtbot.waitUntil(
+                lambda: np.array_equal(
+                    np.asarray(layer._slice.image.raw)[y - y0, x - x0], slide.read_level(0, x, y, 1, 1)[0, 0]
+                ),
+                timeout=10000,
+            )
+            tile = np.asarray(layer._slice.image.raw)
+            y0, x0 = (int(v) for v in np.asarray(layer._transforms["tile2data"].translate)[:2])
+            np.testing.assert_array_equal(tile, slide.read_level(0, x0, y0, tile.shape[1], tile.shape[0]))
+            assert not np.array_equal(placeholder, tile)  # the first frame really showed the coarse pixels
+    finally:
+        gate.set()

@@ -177,7 +177,7 @@ class _Chunks:
                 with self._lock:
                     self.provisional.discard(key)
                 return None
-            return region[(ys - ys[0])[:, None], (xs - xs[0])[None, :]]
+            return _upsample(region, ys - ys[0], xs - xs[0], f)
         return None
 
     def landed(self, level: int, r: int, c: int) -> None:
@@ -305,6 +305,19 @@ def _current(ref: weakref.ref, generation: int) -> Callable[[], bool]:
         return chunks is not None and not chunks.closed and chunks.generation == generation
 
     return wanted
+
+
+def _upsample(region: np.ndarray, ys: np.ndarray, xs: np.ndarray, f: float) -> np.ndarray:
+    """``region[ys][:, xs]`` (rows ``ys`` start at 0); by a whole-number factor with ``repeat``, which is
+    several times faster than indexing."""
+    k = round(f)
+    if abs(f - k) < 1e-9 and k >= 1:
+        # The first source row covers k rows of the repeated region, of which the output keeps the last ones.
+        skip_y, skip_x = k - int(np.count_nonzero(ys == 0)), k - int(np.count_nonzero(xs == 0))
+        out = region.repeat(k, axis=0).repeat(k, axis=1)[skip_y : skip_y + len(ys), skip_x : skip_x + len(xs)]
+        if out.shape[:2] == (len(ys), len(xs)) and skip_y >= 0 and skip_x >= 0:
+            return out
+    return region[ys[:, None], xs[None, :]]
 
 
 def _landing_job(ref: weakref.ref, level: int, r: int, c: int) -> Callable[[], None]:

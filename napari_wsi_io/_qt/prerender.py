@@ -141,7 +141,8 @@ def _refresh_when_chunks_land(viewer) -> None:
         layers, _ = list(pending), pending.clear()
         for layer in layers:
             if layer in viewer.layers and layer.visible:
-                layer.refresh(extent=False, thumbnail=False)
+                with coarse_while_loading():  # chunks still decoding stay coarse: no wait on the GUI thread
+                    layer.refresh(extent=False, thumbnail=False)
 
     relay.landed.connect(refresh)  # queued: emitted from the chunk workers
 

@@ -106,6 +106,7 @@ class _Chunks:
         self.provisional: set[tuple] = set()
         #: Called from a worker thread when a provisional chunk has landed in the cache (the viewer refreshes).
         self.on_landed: Callable[[], None] | None = None
+        self.unreadable: set[tuple] = set()  # chunks whose background decode failed: never drawn coarse again
         # Runs inside garbage collection, maybe in a thread holding the cache's lock: only note it.
         weakref.finalize(self, _collected.append, (self.token, cache))
 
@@ -144,7 +145,7 @@ class _Chunks:
         is queued first and ``on_landed`` is called when it lands.  None: cached already, or nothing coarser is.
         """
         key = self.key(level, r, c)
-        if key in self.cache:
+        if key in self.cache or key in self.unreadable:  # a damaged chunk: the plain read reports and blanks it
             return None
         ch, cw = self.shapes[level]
         w, h = self.slide.level_dimensions[level]
@@ -326,7 +327,10 @@ def _landing_job(ref: weakref.ref, level: int, r: int, c: int) -> Callable[[], N
         if chunks is not None and not chunks.closed:
             try:
                 chunks.chunk(level, r, c, quiet=True)
-            finally:  # a damaged chunk too: the refresh reads it again and reports it
+            except Exception:
+                chunks.unreadable.add(chunks.key(level, r, c))
+                raise
+            finally:  # a damaged chunk too: the refresh reads it again, without the coarse stand-in, and reports it
                 chunks.landed(level, r, c)
 
     return run

@@ -13,6 +13,13 @@ In one process, on the synthetic 2.4 Gpx sample (``sample_slide_path()``) unless
   (then checked with a screenshot, outside the timing, not to be blank); and to the first frame that
   shows the whole view at the level napari wants.  Measured twice: the first slide of the session
   (cold: napari's and the plugin's first-use costs) and the same slide opened again (warm).
+* the in-memory reference: a pyramid of the slide layer's level shapes, dtype and chunks whose reads
+  are memory copies from a resident 2048 px pattern of the slide's pixels (``PatternLevel``, so level 0
+  needs no RAM), shown in the same canvas.  The pan path is run on it and on the slide in turn
+  (``--rounds`` times, interleaved), then the zoom sequences; every step figure is also printed as a
+  ratio to the reference's, with the frames per step (draw events from the camera move to the frame
+  that shows the new view) of each.  The reference always takes napari's default draw path; the slide
+  the one the plugin installs (slicing before the render unless ``NAPARI_WSI_IO_PRERENDER=0``).
 * one frame: camera moves of a pixel inside the loaded tile, no new data: what any step costs at least.
 * pan steps at level 0 (one screen pixel per slide pixel): N moves of half a viewport on a path that
   crosses new ground and then goes back over it; the view rests ``--dwell`` seconds before each move
@@ -89,6 +96,62 @@ def _raw_reference(path: str, centers: list[tuple[int, int]]) -> list[float]:
     return times
 
 
+class PatternLevel:
+    """One level of the in-memory reference: reads are memory copies from a small resident pattern.
+
+    The pattern (the slide's own pixels, ``PATTERN`` px square) repeats across the level, so any region
+    of any level is a copy and even level 0 of a gigapixel slide takes no memory.
+    """
+
+    def __init__(self, pattern: np.ndarray, shape: tuple[int, ...]) -> None:
+        self.pattern, self.shape, self.dtype, self.ndim = pattern, shape, pattern.dtype, len(shape)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        (y0, y1, _), (x0, x1, _) = (k.indices(n) for k, n in zip(key[:2], self.shape))  # noqa: B905
+        p = self.pattern.shape[0]
+        out = np.empty((max(0, y1 - y0), max(0, x1 - x0), *self.shape[2:]), self.dtype)
+        y = y0
+        while y < y1:
+            h = min(y1 - y, p - y % p)
+            x = x0
+            while x < x1:
+                w = min(x1 - x, p - x % p)
+                out[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = self.pattern[y % p : y % p + h, x % p : x % p + w]
+                x += w
+            y += h
+        return out
+
+
+PATTERN = 2048
+
+
+def _reference_layer(viewer, layer, path: str):
+    """The in-memory pyramid: the slide layer's level shapes, dtype, chunks, scale and settings."""
+    import dask.array as da
+
+    from napari_wsi_io import open_slide
+
+    with open_slide(path, backend="cucim") as slide:
+        w0, h0 = slide.dimensions
+        side = min(PATTERN, w0, h0)
+        pattern = slide.read_level(0, (w0 - side) // 2, (h0 - side) // 2, side, side)
+    levels = [
+        da.from_array(PatternLevel(pattern, level.shape), chunks=level.chunksize, asarray=False, fancy=False)
+        for level in layer.data
+    ]
+    return viewer.add_image(
+        levels,
+        multiscale=True,
+        rgb=layer.rgb,
+        scale=layer.scale,
+        translate=layer.translate,
+        contrast_limits=layer.contrast_limits,
+        cache=False,
+        name="in-memory reference",
+    )
+
+
 class FrameWatch:
     """Observes canvas frames and the layer's tile hand-overs; waits for the new field of view."""
 
@@ -135,7 +198,7 @@ class FrameWatch:
     # -- hooks --
     def watch_layer(self, layer) -> None:
         self.layer = layer
-        layer.events.set_data.connect(self._on_set_data)
+        layer.events.set_data.connect(self._on_set_data)  # psygnal/napari: connecting twice is a no-op
 
     def _on_set_data(self, event=None) -> None:
         self.last_set_data = time.perf_counter()
@@ -183,6 +246,9 @@ class FrameWatch:
     def covers_view(self) -> bool:
         """The displayed tile is at napari's level for this view and covers the whole viewport."""
         layer = self.layer
+        chunks = getattr(getattr(layer.data[0], "source", None), "_chunks", None)
+        if chunks is not None and getattr(chunks, "provisional", None):
+            return False  # coarse pixels drawn while chunks decode: not the new data yet
         level = layer.data_level
         ds = np.asarray(layer.downsample_factors[level])[:2]
         tile2data = layer._transforms["tile2data"]
@@ -316,6 +382,7 @@ def _summary(steps: list[dict], ref: float) -> dict:
     return {
         "reloads": len(reloads),
         "frames_per_step_mean": float(np.mean([s["frames"] for s in steps])) if steps else float("nan"),
+        "frames_per_reload_mean": float(np.mean([s["frames"] for s in reloads])) if reloads else float("nan"),
         "slice_p50_ms": _percentile(slices, 50) * 1e3,
         "slice_p95_ms": _percentile(slices, 95) * 1e3,
         "n": len(seconds),
@@ -368,11 +435,34 @@ def run(args: argparse.Namespace) -> dict:
     first, full = results["open"]["first_pixel_s"], results["open"]["full_view_s"]
     rss_open = _rss_mb()
 
+    # -- the in-memory reference: same canvas, same level shapes, dtype and chunks, reads are copies --
+    reference = _reference_layer(viewer, layer, path)
+    one_to_one = 1 / layer.scale[-1]  # one screen pixel per level-0 pixel
+
+    from napari_wsi_io._qt import prerender
+
+    slide_prerender = prerender.installed(viewer)  # the reader installs it unless NAPARI_WSI_IO_PRERENDER=0
+    results["settings"]["prerender"] = slide_prerender
+
+    def show(shown) -> None:
+        """Make ``shown`` the only visible layer and the one watched, at level 0 on the start of the path.
+
+        The reference is napari's own path (no pre-render slicing); the slide gets what the plugin installs.
+        """
+        if shown is reference or not slide_prerender:
+            prerender.uninstall(viewer)
+        else:
+            prerender.install(viewer)
+        for lyr in (layer, reference):
+            lyr.visible = lyr is shown
+        watch.watch_layer(shown)
+        viewer.scene.camera.zoom = one_to_one
+        viewer.scene.camera.center = _center_world(shown, start_yx)
+        watch.wait(time.perf_counter(), watch.covers_view)
+        assert shown.data_level == 0, f"expected level 0 at 1:1, napari chose {shown.data_level}"
+
     # -- pan steps at level 0 --
-    viewer.scene.camera.zoom = 1 / layer.scale[-1]  # one screen pixel per level-0 pixel
-    viewer.scene.camera.center = _center_world(layer, start_yx)
-    watch.wait(time.perf_counter(), watch.covers_view)
-    assert layer.data_level == 0, f"expected level 0 at 1:1, napari chose {layer.data_level}"
+    show(layer)
     # One frame, no new data: camera moves of a few pixels inside the loaded tile (the render floor).
     here = viewer.scene.camera.center
     floor = [
@@ -381,14 +471,25 @@ def run(args: argparse.Namespace) -> dict:
     ]
     viewer.scene.camera.center = here
     results["frame_floor"] = floor
-    pan = []
-    watch.start_stall_monitor()
-    for yx in _pan_path(start_yx, args.steps):
-        pan.append(
-            _step(watch, lambda yx=yx: setattr(viewer.scene.camera, "center", _center_world(layer, yx)), args.dwell)
-        )
-    pan_stall = watch.stop_stall_monitor()
-    results["pan_steps"] = pan
+
+    def pan_run(shown) -> tuple[list[dict], float]:
+        show(shown)
+        steps = []
+        watch.start_stall_monitor()
+        for yx in _pan_path(start_yx, args.steps):
+            steps.append(
+                _step(watch, lambda yx=yx: setattr(viewer.scene.camera, "center", _center_world(shown, yx)), args.dwell)
+            )
+        return steps, watch.stop_stall_monitor()
+
+    # Interleaved: reference, slide, reference, slide, ... on the same path.
+    pan, ref_pan, pan_stall, ref_pan_stall = [], [], 0.0, 0.0
+    for _ in range(args.rounds):
+        steps, stall = pan_run(reference)
+        ref_pan, ref_pan_stall = ref_pan + steps, max(ref_pan_stall, stall)
+        steps, stall = pan_run(layer)
+        pan, pan_stall = pan + steps, max(pan_stall, stall)
+    results["pan_steps"], results["reference_pan_steps"] = pan, ref_pan
 
     # Sanity check of the last frame: the tile equals the slide's pixels.
     with open_slide(path, backend="cucim") as slide:
@@ -400,11 +501,8 @@ def run(args: argparse.Namespace) -> dict:
         )
 
     # -- zoom sequences --
-    zoom_steps = []
-    watch.start_stall_monitor()
     other_yx = (int(h0 * 0.6), int(w0 * 0.6))
     fit_zoom = min(CANVAS[0] / (h0 * layer.scale[-2]), CANVAS[1] / (w0 * layer.scale[-1]))
-    one_to_one = 1 / layer.scale[-1]
     outs = [one_to_one / 2]
     while outs[-1] > fit_zoom:  # halve until the whole slide is in view
         outs.append(outs[-1] / 2)
@@ -413,17 +511,30 @@ def run(args: argparse.Namespace) -> dict:
     def zoom_to(z: float) -> dict:
         return _step(watch, lambda: setattr(viewer.scene.camera, "zoom", z), args.dwell)
 
-    for here, there in ((start_yx, other_yx), (other_yx, start_yx)) if args.zoom else ():
-        viewer.scene.camera.zoom = one_to_one
-        viewer.scene.camera.center = _center_world(layer, here)
-        watch.wait(time.perf_counter(), watch.covers_view)
-        zoom_steps += [{**zoom_to(z), "move": "out"} for z in outs]
-        centre = _center_world(layer, there)
-        move = _step(watch, lambda c=centre: setattr(viewer.scene.camera, "center", c), args.dwell)
-        zoom_steps.append({**move, "move": "recentre"})
-        zoom_steps += [{**zoom_to(z), "move": "in"} for z in ins]
-    zoom_stall = watch.stop_stall_monitor()
-    results["zoom_steps"] = zoom_steps
+    def zoom_run(shown) -> tuple[list[dict], float]:
+        show(shown)
+        steps = []
+        watch.start_stall_monitor()
+        for here, there in (start_yx, other_yx), (other_yx, start_yx):
+            viewer.scene.camera.zoom = one_to_one
+            viewer.scene.camera.center = _center_world(shown, here)
+            watch.wait(time.perf_counter(), watch.covers_view)
+            steps += [{**zoom_to(z), "move": "out"} for z in outs]
+            centre = _center_world(shown, there)
+            move = _step(watch, lambda c=centre: setattr(viewer.scene.camera, "center", c), args.dwell)
+            steps.append({**move, "move": "recentre"})
+            steps += [{**zoom_to(z), "move": "in"} for z in ins]
+        return steps, watch.stop_stall_monitor()
+
+    zoom_steps, ref_zoom, zoom_stall, ref_zoom_stall = [], [], 0.0, 0.0
+    if args.zoom:
+        ref_zoom, ref_zoom_stall = zoom_run(reference)
+        zoom_steps, zoom_stall = zoom_run(layer)
+    results["zoom_steps"], results["reference_zoom_steps"] = zoom_steps, ref_zoom
+    # Hidden, not removed: removing it crashed Xvfb's software GL in a later draw (glDrawArrays, 2 runs of 2).
+    reference.visible = False
+    layer.visible = True
+    watch.watch_layer(layer)
 
     # -- memory: sweep all of level 0 --
     gc.collect()
@@ -489,6 +600,8 @@ def run(args: argparse.Namespace) -> dict:
         "frame_floor": _summary(floor, ref),
         "pan": {**_summary(pan, ref), "max_stall_ms": pan_stall * 1e3},
         "zoom": {**_summary(zoom_steps, ref), "max_stall_ms": zoom_stall * 1e3},
+        "reference_pan": {**_summary(ref_pan, ref), "max_stall_ms": ref_pan_stall * 1e3},
+        "reference_zoom": {**_summary(ref_zoom, ref), "max_stall_ms": ref_zoom_stall * 1e3},
     }
     viewer.close()
     return results
@@ -518,17 +631,22 @@ def _print(results: dict) -> None:
         f"{f['p50_ratio']:.1f}x ref (the software renderer's floor for any step)"
     )
     for name in ("pan", "zoom"):
-        d = s[name]
-        print(
-            f"{name} steps (n={d['n']}, timeouts {d['timeouts']}): p50 {d['p50_ms']:.0f} ms = {d['p50_ratio']:.1f}x ref, "
-            f"p95 {d['p95_ms']:.0f} ms = {d['p95_ratio']:.1f}x ref, max {d['max_ms']:.0f} ms; "
-            f"longest event-loop stall {d['max_stall_ms']:.0f} ms"
-        )
-        print(
-            f"    {d['reloads']} reloads; pixel reads for napari per reload p50 {d['slice_p50_ms']:.0f} ms = "
-            f"{d['slice_p50_ms'] / ref:.1f}x ref, p95 {d['slice_p95_ms']:.0f} ms = {d['slice_p95_ms'] / ref:.1f}x ref; "
-            f"{d['frames_per_step_mean']:.1f} frames per step"
-        )
+        m = s[f"reference_{name}"]
+        for label, d in (("in-memory pyramid", m), ("slide", s[name])):
+            if not d["n"]:
+                continue
+            print(
+                f"{name} steps, {label} (n={d['n']}, timeouts {d['timeouts']}): p50 {d['p50_ms']:.0f} ms = "
+                f"{d['p50_ms'] / m['p50_ms']:.2f}x in-memory = {d['p50_ratio']:.1f}x raw read; p95 {d['p95_ms']:.0f} ms = "
+                f"{d['p95_ms'] / m['p95_ms']:.2f}x in-memory = {d['p95_ratio']:.1f}x raw read; max {d['max_ms']:.0f} ms "
+                f"= {d['max_ms'] / m['max_ms']:.2f}x in-memory; longest event-loop stall {d['max_stall_ms']:.0f} ms"
+            )
+            print(
+                f"    {d['reloads']} reloads; pixel reads for napari per reload p50 {d['slice_p50_ms']:.0f} ms = "
+                f"{d['slice_p50_ms'] / ref:.1f}x raw read, p95 {d['slice_p95_ms']:.0f} ms; "
+                f"frames per step {d['frames_per_step_mean']:.2f} ({m['frames_per_step_mean']:.2f} in-memory), "
+                f"per reloading step {d['frames_per_reload_mean']:.2f} ({m['frames_per_reload_mean']:.2f} in-memory)"
+            )
     print(f"last pan tile equals the slide: {results['last_tile_equals_slide']}")
     if results.get("cache"):
         c = results["cache"]
@@ -552,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("slide", nargs="?", help="slide (default: the synthetic gigapixel sample)")
     parser.add_argument("--steps", type=int, default=48, help="pan steps of half a viewport (>= 40)")
     parser.add_argument("--dwell", type=float, default=0.25, help="seconds the view rests before each step")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved pan runs of reference and slide")
     parser.add_argument("--ref-reads", type=int, default=10, help="raw reference reads before and after")
     parser.add_argument("--no-zoom", dest="zoom", action="store_false", help="skip the zoom sequences")
     parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="skip the memory sweep")

@@ -11,20 +11,27 @@ that shows it does.
 The threads run at a lower priority (``WORKER_NICE``, Linux) so that the GUI thread and a software
 renderer go first; they start on demand and exit after ``IDLE_EXIT_S`` seconds without work, so no
 thread outlives the layers that use it.  ``NAPARI_WSI_IO_PREFETCH=0`` turns the guesses off.
+
+At interpreter exit the workers are stopped and joined (``atexit``): a daemon thread still decoding
+inside cuCIM when the C++ runtime tears cuCIM down aborts the process ("terminate called without an
+active exception", exit status 134).  Python's ``atexit`` handlers all run before that teardown.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import heapq
 import itertools
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 __all__ = ["IDLE_EXIT_S", "PREFETCH_ENV_VAR", "THREAD_NAME", "ChunkWorkers", "prefetch_enabled", "ring", "workers"]
 
 IDLE_EXIT_S = 1.0
+STOP_TIMEOUT_S = 10.0  # at exit, how long to wait for the chunks being decoded (each takes milliseconds)
 WORKER_NICE = 10
 THREAD_NAME = "napari-wsi-io-chunks"
 PREFETCH_ENV_VAR = "NAPARI_WSI_IO_PREFETCH"
@@ -50,10 +57,13 @@ class ChunkWorkers:
         self._order = itertools.count()
         self._threads: set[threading.Thread] = set()
         self._idle = 0
+        self._stopped = False
         self.errors: list[str] = []  # the last few failures of jobs, for debugging
 
     def submit(self, jobs: Iterable[tuple[int, Callable[[], None], Callable[[], bool]]]) -> None:
         with self._cond:
+            if self._stopped:
+                return
             added = 0
             for priority, run, wanted in jobs:
                 heapq.heappush(self._queue, (priority, next(self._order), run, wanted))
@@ -77,6 +87,25 @@ class ChunkWorkers:
                 self._queue = [job for job in self._queue if not unwanted(job[3])]
                 heapq.heapify(self._queue)
 
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Drop the queue, let the jobs running finish, join the threads; later submits are ignored.
+
+        True when every thread has ended within ``timeout`` seconds.
+        """
+        with self._cond:
+            self._stopped = True
+            self._queue.clear()
+            self._cond.notify_all()
+            threads = [t for t in self._threads if t is not threading.current_thread()]
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     def pending(self) -> int:
         with self._cond:
             return len(self._queue)
@@ -90,13 +119,15 @@ class ChunkWorkers:
         _lower_priority()
         while True:
             with self._cond:
-                while not self._queue:
+                while not self._queue and not self._stopped:
                     self._idle += 1
                     woken = self._cond.wait(self.idle_exit_s)
                     self._idle -= 1
                     if not woken and not self._queue:
-                        self._threads.discard(me)
-                        return
+                        break
+                if self._stopped or not self._queue:
+                    self._threads.discard(me)
+                    return
                 _, _, run, wanted = heapq.heappop(self._queue)
             try:
                 if wanted():
@@ -125,6 +156,9 @@ def workers() -> ChunkWorkers:
     with _workers_lock:
         if _workers is None:
             _workers = ChunkWorkers(max_threads=min(4, os.cpu_count() or 1))
+            # Registered once the first job comes, so after the slide's backend (cuCIM) was imported:
+            # handlers run last-registered first, so this one runs before any the backend registered.
+            atexit.register(_workers.stop)
         return _workers
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,18 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
 
 def read_slide(path: str | list[str]) -> list[LayerData]:
     paths = [path] if isinstance(path, (str, os.PathLike)) else path
-    return [layer for p in paths for layer in slide_layers(p)]
+    layers = [layer for p in paths for layer in slide_layers(p)]
+    _prerender_in_viewer()
+    return layers
+
+
+def _prerender_in_viewer() -> None:
+    """In napari's GUI, slice before the render in the viewer opening the slide (``_qt.prerender``)."""
+    if "napari._qt" not in sys.modules:  # a script (npe2.read): no viewer, and no Qt to import
+        return
+    from ._qt.prerender import install_on_current_viewer
+
+    install_on_current_viewer()
 
 
 _notified: set[str] = set()

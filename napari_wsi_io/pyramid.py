@@ -14,6 +14,7 @@ sweep of level 0 (benchmarks/pan.py).
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import itertools
 import os
@@ -101,6 +102,11 @@ class _Chunks:
         self._last_view: dict[int, tuple[float, float]] = {}
         self._views: collections.deque[frozenset] = collections.deque(maxlen=_VIEWS_KEPT)  # chunk keys
         self._lock = threading.Lock()
+        #: Chunks shown with a coarser level's pixels while they decode (see ``coarse_while_loading``).
+        self.provisional: set[tuple] = set()
+        #: Called from a worker thread when a provisional chunk has landed in the cache (the viewer refreshes).
+        self.on_landed: Callable[[], None] | None = None
+        self.unreadable: set[tuple] = set()  # chunks whose background decode failed: never drawn coarse again
         # Runs inside garbage collection, maybe in a thread holding the cache's lock: only note it.
         weakref.finalize(self, _collected.append, (self.token, cache))
 
@@ -115,7 +121,7 @@ class _Chunks:
         on_error = None if quiet else self.on_error
         return _read_region(self.slide, level, y, x, min(ch, h - y), min(cw, w - x), on_error)
 
-    def chunk(self, level: int, r: int, c: int, quiet: bool = False) -> np.ndarray:
+    def chunk(self, level: int, r: int, c: int, quiet: bool = False, coarse: bool = False) -> np.ndarray:
         """One chunk, through the cache when a view or a guess (``quiet``) wants it.
 
         A computation over the level (no view sliced first) takes what is cached but adds nothing:
@@ -125,14 +131,68 @@ class _Chunks:
         key = self.key(level, r, c)
         with self._lock:
             wanted = quiet or any(key in view for view in self._views)
+        if wanted and coarse and not quiet and self.on_landed is not None:
+            placeholder = self._coarse_placeholder(level, r, c)
+            if placeholder is not None:
+                return placeholder
         if wanted:
             return self.cache.get_or_load(key, lambda: self.load(level, r, c, quiet))
         cached = self.cache.get(key)
         return self.load(level, r, c) if cached is None else cached
 
-    def get(self, level: int, rows: range, cols: range) -> dict[tuple[int, int], np.ndarray]:
+    def _coarse_placeholder(self, level: int, r: int, c: int) -> np.ndarray | None:
+        """A missing chunk drawn from the finest coarser level whose chunks under it are cached; its decode
+        is queued first and ``on_landed`` is called when it lands.  None: cached already, or nothing coarser is.
+        """
+        key = self.key(level, r, c)
+        if key in self.cache or key in self.unreadable:  # a damaged chunk: the plain read reports and blanks it
+            return None
+        ch, cw = self.shapes[level]
+        w, h = self.slide.level_dimensions[level]
+        y0, x0 = r * ch, c * cw
+        y1, x1 = min(y0 + ch, h), min(x0 + cw, w)
+        ds = self.slide.level_downsamples
+        for other in range(level + 1, len(self.shapes)):
+            f = ds[other] / ds[level]
+            ow, oh = self.slide.level_dimensions[other]
+            ys = np.minimum((np.arange(y0, y1) / f).astype(int), oh - 1)
+            xs = np.minimum((np.arange(x0, x1) / f).astype(int), ow - 1)
+            och, ocw = self.shapes[other]
+            rows, cols = range(ys[0] // och, ys[-1] // och + 1), range(xs[0] // ocw, xs[-1] // ocw + 1)
+            parts = {(rr, cc): self.cache.get(self.key(other, rr, cc)) for rr in rows for cc in cols}
+            if any(part is None for part in parts.values()):
+                continue
+            region = np.empty(
+                (ys[-1] - ys[0] + 1, xs[-1] - xs[0] + 1, *parts[rows[0], cols[0]].shape[2:]), self.slide.dtype
+            )
+            for (rr, cc), part in parts.items():
+                ty0, tx0 = max(ys[0], rr * och), max(xs[0], cc * ocw)
+                ty1, tx1 = min(ys[-1] + 1, rr * och + part.shape[0]), min(xs[-1] + 1, cc * ocw + part.shape[1])
+                region[ty0 - ys[0] : ty1 - ys[0], tx0 - xs[0] : tx1 - xs[0]] = part[
+                    ty0 - rr * och : ty1 - rr * och, tx0 - cc * ocw : tx1 - cc * ocw
+                ]
+            with self._lock:
+                self.provisional.add(key)
+            workers().submit([(0, _landing_job(weakref.ref(self), level, r, c), _always)])
+            if key in self.cache:  # landed meanwhile: no refresh would come for it
+                with self._lock:
+                    self.provisional.discard(key)
+                return None
+            return _upsample(region, ys - ys[0], xs - xs[0], f)
+        return None
+
+    def landed(self, level: int, r: int, c: int) -> None:
+        key = self.key(level, r, c)
+        with self._lock:
+            was = key in self.provisional
+            self.provisional.discard(key)
+        callback = self.on_landed
+        if was and callback is not None:
+            callback()
+
+    def get(self, level: int, rows: range, cols: range, coarse: bool = False) -> dict[tuple[int, int], np.ndarray]:
         """The chunks under a region (a chunk being decoded by a worker is waited for, not decoded twice)."""
-        return {(r, c): self.chunk(level, r, c) for r in rows for c in cols}
+        return {(r, c): self.chunk(level, r, c, coarse=coarse) for r in rows for c in cols}
 
     def viewed(self, level: int, rows: range, cols: range) -> None:
         """napari sliced this view: queue its missing chunks, then those it will probably want next.
@@ -248,6 +308,55 @@ def _current(ref: weakref.ref, generation: int) -> Callable[[], bool]:
     return wanted
 
 
+def _upsample(region: np.ndarray, ys: np.ndarray, xs: np.ndarray, f: float) -> np.ndarray:
+    """``region[ys][:, xs]`` (rows ``ys`` start at 0); by a whole-number factor with ``repeat``, which is
+    several times faster than indexing."""
+    k = round(f)
+    if abs(f - k) < 1e-9 and k >= 1:
+        # The first source row covers k rows of the repeated region, of which the output keeps the last ones.
+        skip_y, skip_x = k - int(np.count_nonzero(ys == 0)), k - int(np.count_nonzero(xs == 0))
+        out = region.repeat(k, axis=0).repeat(k, axis=1)[skip_y : skip_y + len(ys), skip_x : skip_x + len(xs)]
+        if out.shape[:2] == (len(ys), len(xs)) and skip_y >= 0 and skip_x >= 0:
+            return out
+    return region[ys[:, None], xs[None, :]]
+
+
+def _landing_job(ref: weakref.ref, level: int, r: int, c: int) -> Callable[[], None]:
+    def run() -> None:
+        chunks = ref()
+        if chunks is not None and not chunks.closed:
+            try:
+                chunks.chunk(level, r, c, quiet=True)
+            except Exception:
+                chunks.unreadable.add(chunks.key(level, r, c))
+                raise
+            finally:  # a damaged chunk too: the refresh reads it again, without the coarse stand-in, and reports it
+                chunks.landed(level, r, c)
+
+    return run
+
+
+_drawing = threading.local()
+
+
+@contextlib.contextmanager
+def coarse_while_loading():
+    """Within (this thread): a displayed level sliced here draws its chunks that are not decoded yet from a
+    cached coarser level instead of waiting for them.
+
+    Only for napari's slicing inside a frame (``_qt.prerender``): the slice is taken from the level's ``drawn``
+    twin, whose reads may be provisional; the pyramid calls the ``on_landed`` callback set by the viewer when
+    the fine pixels are cached, and the viewer slices again.  Every other slice (scripts, the console,
+    exports) always gets the level's own pixels.
+    """
+    before = getattr(_drawing, "coarse", False)
+    _drawing.coarse = True
+    try:
+        yield
+    finally:
+        _drawing.coarse = before
+
+
 def _job(ref: weakref.ref, level: int, r: int, c: int) -> Callable[[], None]:
     def run() -> None:
         chunks = ref()
@@ -284,6 +393,9 @@ class LevelArray:
         self.ndim = len(self.shape)
         self.chunks = (*(chunk or default_chunk(slide, level)), *self.shape[2:])
         self._chunks = _chunks
+        #: Set on the twin that napari's slicing inside a frame reads (``coarse_while_loading``).
+        self.coarse = False
+        self._whole_checked = False  # every tile of the level passed the structural check
 
     def __repr__(self) -> str:
         return f"LevelArray({self.slide.path!r}, level={self.level}, shape={self.shape}, chunks={self.chunks})"
@@ -334,12 +446,39 @@ class LevelArray:
             return  # a computation, not a view: queued chunks would push each other out of the cache
         chunks.viewed(self.level, *self._chunk_ranges(y0, x0, y1 - y0, x1 - x0))
 
+    def read_whole(self) -> np.ndarray | None:
+        """The whole level in one cuCIM read with a worker per core, as fast as raw cuCIM; None where that
+        does not apply (another backend or device, a damaged tile to report and blank): then read it by chunks.
+
+        Chunk by chunk, dask allocates every chunk and then the result, and concatenates: 0.3-0.75 of a raw
+        read in the runs of benchmarks/reader_overhead.py.  The tile check of the chunked reads stays.
+        """
+        slide = self.slide
+        if slide.backend != "cucim" or getattr(slide, "device", "cpu") != "cpu" or not hasattr(slide, "read_cucim"):
+            return None
+        h, w = self.shape[:2]
+        if not self._whole_checked:  # once per open level: 0.3 ms/MP, 7-10 % of the read
+            try:
+                slide.tiles[self.level].check_region(0, 0, h, w)  # cuCIM returns stale pixels for a corrupt tile
+            except SlideReadError:
+                if self.on_error is None:
+                    raise
+                return None  # the chunked read reports it and blanks only the damaged tiles
+            self._whole_checked = True
+        try:
+            region = slide.read_cucim(self.level, 0, 0, w, h, num_workers=os.cpu_count() or 1)
+        except Exception as exc:
+            raise SlideReadError(slide.path, f"level {self.level}: cuCIM: {exc}") from None
+        if region.dtype != self.dtype or region.size != int(np.prod(self.shape)):
+            return None
+        return region.reshape(self.shape)
+
     def _read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
         chunks = self._chunks
         if chunks is None:
             return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
         ch, cw = self.chunks[:2]
-        got = chunks.get(self.level, *self._chunk_ranges(y, x, h, w))
+        got = chunks.get(self.level, *self._chunk_ranges(y, x, h, w), coarse=self.coarse)
         if len(got) == 1:  # dask asks for one whole chunk at a time: no copy
             ((r, c), data) = next(iter(got.items()))
             if (r * ch, c * cw, *data.shape[:2]) == (y, x, h, w):
@@ -364,8 +503,19 @@ def _viewed_level_type() -> type:
         """
 
         def __getitem__(self, index):
-            self.source.viewed(index)
+            source = getattr(self, "source", None)  # dask rebuilds (persist) call type(self) without it
+            if source is not None:
+                source.viewed(index)
+                drawn = getattr(self, "drawn", None)
+                if drawn is not None and getattr(_drawing, "coarse", False):
+                    return drawn[index]  # sliced inside a frame: missing chunks drawn coarse meanwhile
             return super().__getitem__(index)
+
+        def compute(self, **kwargs):
+            # ``np.asarray(level)`` comes here too.  A scheduler or other option asked for: dask's way.
+            source = getattr(self, "source", None)
+            whole = None if kwargs or source is None else source.read_whole()
+            return super().compute(**kwargs) if whole is None else whole
 
     return ViewedLevel
 
@@ -416,7 +566,9 @@ def display_pyramid(
 
     ``cache`` defaults to the shared ``tile_cache()``; ``prefetch`` to ``NAPARI_WSI_IO_PREFETCH``
     (on unless set to 0).  Building the levels reads no pixels.  Each level's ``source`` is its
-    ``LevelArray``.  A computed chunk may be the cached array itself, which is read-only.
+    ``LevelArray``.  A computed chunk may be the cached array itself, which is read-only.  A whole
+    level computed (``.compute()``, ``np.asarray``) is read at once, as fast as raw cuCIM
+    (``LevelArray.read_whole``), bypassing the cache.
     """
     shapes = [chunks or default_chunk(slide, level) for level in range(slide.level_count)]
     state = _Chunks(
@@ -427,14 +579,18 @@ def display_pyramid(
         prefetch_enabled() if prefetch is None else prefetch,
     )
     cls = _viewed_level_type()
-    return [
-        _as_dask(
+    levels = []
+    for level in range(slide.level_count):
+        shown = _as_dask(
             LevelArray(slide, level, on_error, chunk=shapes[level], _chunks=state),
             f"wsi-view-{state.token}-{level}",
             cls,
         )
-        for level in range(slide.level_count)
-    ]
+        twin = LevelArray(slide, level, on_error, chunk=shapes[level], _chunks=state)
+        twin.coarse = True
+        shown.drawn = _as_dask(twin, f"wsi-drawn-{state.token}-{level}")
+        levels.append(shown)
+    return levels
 
 
 def close_display_pyramid(levels: list) -> None:

@@ -293,3 +293,42 @@ def test_a_damaged_chunk_is_reported_by_the_read_that_shows_it_not_by_prefetch(c
         ]
         assert not region[:256, 256:].any()
         np.testing.assert_array_equal(region[256:], slide.read_level(0, 1024, 256, 512, 256))
+
+
+def test_computing_a_whole_displayed_level_is_one_cucim_read_with_a_worker_per_core(svs, monkeypatch):
+    import os
+
+    from napari_wsi_io.backends._cucim import CucimSlide
+    from napari_wsi_io.pyramid import display_pyramid
+
+    assert svs.backend == "cucim"
+    calls = []
+    read_cucim = CucimSlide.read_cucim
+    monkeypatch.setattr(CucimSlide, "read_cucim", lambda self, *a, **kw: calls.append(kw) or read_cucim(self, *a, **kw))
+    levels, plain = display_pyramid(svs, prefetch=False), pyramid(svs)
+    for level in (0, 2):
+        expected = plain[level].compute(scheduler="sync")
+        calls.clear()
+        np.testing.assert_array_equal(levels[level].compute(), expected)
+        np.testing.assert_array_equal(np.asarray(levels[level]), expected)
+        assert calls == [{"num_workers": os.cpu_count() or 1}] * 2
+    # Slices, and a scheduler asked for, still go chunk by chunk through dask.
+    calls.clear()
+    np.testing.assert_array_equal(
+        levels[0][100:300, 200:900].compute(), expected_region := svs.read_level(0, 200, 100, 700, 200)
+    )
+    np.testing.assert_array_equal(levels[0].compute(scheduler="sync")[100:300, 200:900], expected_region)
+    assert all(kw.get("num_workers", 0) == 0 for kw in calls)
+
+
+def test_computing_a_whole_level_with_a_damaged_tile_reports_it_and_blanks_only_that_tile(corrupt_slide, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    with open_slide(corrupt_slide) as slide:
+        with pytest.raises(SlideReadError, match=r"level 0, tile \(5, 0\)"):
+            display_pyramid(slide, cache=small_cache(1 << 26), prefetch=False)[0].compute()
+        errors = []
+        level = display_pyramid(slide, on_error=errors.append, cache=small_cache(1 << 26), prefetch=False)[0].compute()
+        assert len(errors) == 1 and "tile (5, 0)" in str(errors[0])
+        assert not level[:256, 1280:1536].any()
+        np.testing.assert_array_equal(level[:256, :1280], slide.read_level(0, 0, 0, 1280, 256))

@@ -43,7 +43,7 @@ def _our_threads() -> list[threading.Thread]:
 
 def _shows_view(viewer, layer) -> bool:
     """The tile on screen is at napari's level for the view and covers the whole viewport."""
-    if not layer.loaded:
+    if not layer.loaded or layer.data[0].source._chunks.provisional:  # coarse pixels while chunks decode
         return False
     level = layer.data_level
     ds = np.asarray(layer.downsample_factors[level])[:2]

@@ -104,6 +104,8 @@ class _Chunks:
         self._lock = threading.Lock()
         #: Chunks shown with a coarser level's pixels while they decode (see ``coarse_while_loading``).
         self.provisional: set[tuple] = set()
+        #: Landed provisional chunks the viewer has not sliced again yet (it resets this before slicing).
+        self.refreshes_due = 0
         #: Called from a worker thread when a provisional chunk has landed in the cache (the viewer refreshes).
         self.on_landed: Callable[[], None] | None = None
         self.unreadable: set[tuple] = set()  # chunks whose background decode failed: never drawn coarse again
@@ -183,10 +185,12 @@ class _Chunks:
 
     def landed(self, level: int, r: int, c: int) -> None:
         key = self.key(level, r, c)
+        callback = self.on_landed
         with self._lock:
             was = key in self.provisional
             self.provisional.discard(key)
-        callback = self.on_landed
+            if was and callback is not None:
+                self.refreshes_due += 1
         if was and callback is not None:
             callback()
 

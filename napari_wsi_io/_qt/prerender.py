@@ -141,6 +141,7 @@ def _refresh_when_chunks_land(viewer) -> None:
         layers, _ = list(pending), pending.clear()
         for layer in layers:
             if layer in viewer.layers and layer.visible:
+                layer.data[0].source._chunks.refreshes_due = 0  # this slice shows every chunk landed so far
                 with coarse_while_loading():  # chunks still decoding stay coarse: no wait on the GUI thread
                     layer.refresh(extent=False, thumbnail=False)
 

@@ -43,7 +43,8 @@ def _our_threads() -> list[threading.Thread]:
 
 def _shows_view(viewer, layer) -> bool:
     """The tile on screen is at napari's level for the view and covers the whole viewport."""
-    if not layer.loaded or layer.data[0].source._chunks.provisional:  # coarse pixels while chunks decode
+    chunks = layer.data[0].source._chunks
+    if not layer.loaded or chunks.provisional or chunks.refreshes_due:  # coarse pixels until sliced again
         return False
     level = layer.data_level
     ds = np.asarray(layer.downsample_factors[level])[:2]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._errors import SlideReadError
-from .backends import Slide, dicom_file, is_tiff_file, open_slide
+from .backends import Slide, dicom_file, is_tiff_file, open_slide, openslide_format
 from .pyramid import display_pyramid
 
 __all__ = ["associated_layers", "napari_get_reader", "read_slide", "slide_layers"]
@@ -31,6 +31,8 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
     path = os.fspath(path)
     if os.path.isdir(path):
         return read_slide if dicom_file(path) else None
+    if path.lower().endswith(".dcm"):  # DICOM of other modalities belongs to other readers
+        return read_slide if openslide_format(path) == "dicom" else None
     # A bad file with a slide suffix is still ours, so that the user gets a
     # precise error instead of "no reader found".
     if path.lower().endswith(SUFFIXES) or (os.path.isfile(path) and is_tiff_file(path)):

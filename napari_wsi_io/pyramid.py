@@ -174,8 +174,10 @@ class _Chunks:
                     ty0 - rr * och : ty1 - rr * och, tx0 - cc * ocw : tx1 - cc * ocw
                 ]
             with self._lock:
+                queued = key in self.provisional
                 self.provisional.add(key)
-            workers().submit([(0, _landing_job(weakref.ref(self), level, r, c), _always)])
+            if not queued:  # one landing job a chunk, however often it is drawn coarse meanwhile
+                workers().submit([(0, _landing_job(weakref.ref(self), level, r, c), _always)])
             if key in self.cache:  # landed meanwhile: no refresh would come for it
                 with self._lock:
                     self.provisional.discard(key)

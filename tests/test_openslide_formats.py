@@ -111,8 +111,13 @@ def test_cli_info_bench_and_convert_on_an_openslide_format(vmu, tmp_path):
 WSI_STORAGE = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
 
 
-def write_dicom_wsi(folder: Path, image: np.ndarray, tile: int = 256, mpp: float = 0.5, levels: int = 2) -> list[Path]:
-    """A DICOM WSI series, one file per level, uncompressed RGB frames in TILED_FULL order."""
+def write_dicom_wsi(
+    folder: Path, image: np.ndarray, tile: int = 256, mpp: float = 0.5, levels: int = 2, missing: tuple = ()
+) -> list[Path]:
+    """A DICOM WSI series, one file per level, uncompressed RGB frames in TILED_FULL order.
+
+    ``missing``: (row, column) tiles of level 0 left out (TILED_SPARSE, each frame placed by its position).
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -125,7 +130,8 @@ def write_dicom_wsi(folder: Path, image: np.ndarray, tile: int = 256, mpp: float
         rows, cols = -(-h // tile), -(-w // tile)
         padded = np.zeros((rows * tile, cols * tile, 3), np.uint8)
         padded[:h, :w] = img
-        frames = padded.reshape(rows, tile, cols, tile, 3).swapaxes(1, 2)
+        frames = padded.reshape(rows, tile, cols, tile, 3).swapaxes(1, 2).reshape(rows * cols, tile, tile, 3)
+        kept = [(r, c) for r in range(rows) for c in range(cols) if level or (r, c) not in missing]
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = WSI_STORAGE, generate_uid()
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -137,7 +143,19 @@ def write_dicom_wsi(folder: Path, image: np.ndarray, tile: int = 256, mpp: float
         ds.ImageType = ["ORIGINAL" if level == 0 else "DERIVED", "PRIMARY", "VOLUME", "NONE"]
         ds.Rows = ds.Columns = tile
         ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows, ds.TotalPixelMatrixFocalPlanes = w, h, 1
-        ds.NumberOfFrames, ds.DimensionOrganizationType = rows * cols, "TILED_FULL"
+        ds.NumberOfFrames = len(kept)
+        ds.DimensionOrganizationType = "TILED_SPARSE" if len(kept) < rows * cols else "TILED_FULL"
+        if len(kept) < rows * cols:
+            per_frame = []
+            for r, c in kept:
+                position = Dataset()
+                position.RowPositionInTotalImagePixelMatrix = r * tile + 1
+                position.ColumnPositionInTotalImagePixelMatrix = c * tile + 1
+                position.XOffsetInSlideCoordinateSystem = position.YOffsetInSlideCoordinateSystem = 0.0
+                frame = Dataset()
+                frame.PlanePositionSlideSequence = Sequence([position])
+                per_frame.append(frame)
+            ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
         ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
         spacing = mpp * 2**level / 1000  # mm
@@ -147,7 +165,7 @@ def write_dicom_wsi(folder: Path, image: np.ndarray, tile: int = 256, mpp: float
         shared.PixelMeasuresSequence = Sequence([measures])
         ds.SharedFunctionalGroupsSequence = Sequence([shared])
         ds.ImagedVolumeWidth, ds.ImagedVolumeHeight = w * spacing, h * spacing
-        ds.PixelData = frames.tobytes()
+        ds.PixelData = frames[[r * cols + c for r, c in kept]].tobytes()
         paths.append(folder / f"level{level}.dcm")
         ds.save_as(paths[-1], enforce_file_format=True)
     return paths
@@ -170,7 +188,20 @@ def test_a_dicom_folder_opens_in_the_napari_reader(tmp_path):
         assert slide.vendor == "dicom" and slide.level_count == 2
 
 
+def test_unscanned_areas_show_the_slide_background_not_black(tmp_path):
+    pytest.importorskip("pydicom")
+    image = np.random.default_rng(6).integers(0, 256, (512, 768, 3), dtype=np.uint8)
+    [path, _] = write_dicom_wsi(tmp_path, image, missing=((0, 1),))
+    with open_slide(path) as slide, openslide.OpenSlide(str(path)) as osr:
+        assert np.asarray(osr.read_region((256, 0), 0, (256, 256)))[..., 3].max() == 0  # OpenSlide: transparent
+        got = slide.read_level(0, 0, 0, 768, 512)
+    np.testing.assert_array_equal(got[:256, 256:512], 255)  # white, OpenSlide's default background
+    np.testing.assert_array_equal(got[:256, :256], image[:256, :256])
+    np.testing.assert_array_equal(got[256:], image[256:])
+
+
 def test_folders_are_read_only_when_they_hold_a_dicom_slide(tmp_path):
     assert napari_get_reader(str(tmp_path)) is None
     (tmp_path / "not-a-slide.dcm").write_bytes(b"\0" * 200)
     assert napari_get_reader(str(tmp_path)) is None
+    assert napari_get_reader(str(tmp_path / "not-a-slide.dcm")) is None  # other DICOM is other readers'

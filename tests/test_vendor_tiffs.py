@@ -237,6 +237,9 @@ def test_bif_implausible_overlaps_are_refused(tmp_path):
     path = write_bif(tmp_path / "overlap.bif", shape=(512, 768), levels=2, overlap=(13, 0))
     bad = _patch(path, tmp_path / "bad.bif", b'OverlapX="13"', b'OverlapX="-9"', count=-1)
     _refused(bad, "implausible tile overlaps")
+    # A damaged tile count is refused before any array is sized from it.
+    huge = _patch(path, tmp_path / "huge.bif", b'NumCols="3"', b'NumCols="9"')
+    _refused(huge, "9x2 tiles do not fit the TIFF image")
 
 
 # -- Philips TIFF ------------------------------------------------------------

@@ -138,7 +138,8 @@ def _refresh_when_chunks_land(viewer) -> None:
     pending: set = set()
 
     def refresh() -> None:
-        layers, _ = list(pending), pending.clear()
+        layers = pending.copy()  # set copy and difference_update are atomic under the GIL; workers add meanwhile
+        pending.difference_update(layers)
         for layer in layers:
             if layer in viewer.layers and layer.visible:
                 layer.data[0].source._chunks.refreshes_due = 0  # this slice shows every chunk landed so far

@@ -178,6 +178,9 @@ def read_layout(tif, pages: list) -> VendorLayout:
     if len(areas) != 1 or areas[0][:2] != (0, 0) or areas[0][4][0] != 0:
         raise SlideReadError(path, "overlapping BIF tiles in several or shifted AOIs: stitching them is not supported")
     _, _, cols, rows, _ = areas[0]
+    first = max(found, key=lambda f: f[0].imagewidth)[0]
+    if cols * tile[0] > first.imagewidth or rows * tile[1] > first.imagelength:  # before sizing arrays from it
+        raise SlideReadError(path, f"Ventana EncodeInfo: {cols}x{rows} tiles do not fit the TIFF image")
     for page, mag in sorted(found, key=lambda f: -f[0].imagewidth):
         ds = found[0][1] / mag
         if ds != round(ds) or tile[0] % ds or tile[1] % ds:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._errors import SlideReadError
 from ._base import Slide
-from ._tiff import TiffLayout
+from ._tiff import _APERIO_J2K_YCBCR, TiffLayout
 
 __all__ = ["DEVICES", "CucimSlide", "cucim_plugin", "cucim_version", "gpu_problem"]
 
@@ -97,7 +97,6 @@ def _first_tiles_problem(path: str, layout: TiffLayout) -> str | None:
     return None
 
 
-_APERIO_J2K_YCBCR = 33003
 _COLOUR_TOLERANCE = 2  # cuCIM's YCbCr tables differ from OpenSlide's by 1
 
 

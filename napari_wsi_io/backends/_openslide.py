@@ -28,11 +28,17 @@ def openslide_format(path: str | os.PathLike) -> str | None:
         return None
 
 
+_DICOM_FILES_TRIED = 16  # a folder of another modality's many .dcm files is not read through
+
+
 def dicom_file(folder: str | os.PathLike) -> str | None:
     """A DICOM file of a whole-slide series in ``folder`` (OpenSlide finds the rest), or None."""
-    with os.scandir(folder) as entries:
-        candidates = sorted(e.path for e in entries if e.is_file() and e.name.lower().endswith(".dcm"))
-    return next((c for c in candidates if openslide_format(c) == "dicom"), None)
+    try:
+        with os.scandir(folder) as entries:
+            candidates = sorted(e.path for e in entries if e.name.lower().endswith(".dcm") and e.is_file())
+    except OSError:  # unreadable: not ours to open
+        return None
+    return next((c for c in candidates[:_DICOM_FILES_TRIED] if openslide_format(c) == "dicom"), None)
 
 
 class _Level:
@@ -97,6 +103,11 @@ class OpenSlideLayout:
         self._readers, self._closed, self._idle = 0, False, threading.Condition()
         props = dict(self._osr.properties)
         self.vendor = props.get("openslide.vendor", fmt)
+        try:  # unscanned areas are transparent: show them as OpenSlide's viewers do, over the slide's background
+            colour = bytes.fromhex(props.get("openslide.background-color", "FFFFFF"))
+        except ValueError:
+            colour = b"\xff\xff\xff"
+        self.background = np.frombuffer(colour if len(colour) == 3 else b"\xff\xff\xff", np.uint8).astype(np.float32)
         self.properties = {**props, "napari_wsi_io.vendor": self.vendor}
         try:
             mpp = (float(props["openslide.mpp-x"]), float(props["openslide.mpp-y"]))
@@ -139,13 +150,18 @@ class OpenSlideLayout:
             else:
                 ds = self._osr.level_downsamples[level]
                 rgba = self._osr.read_region((round(x * ds), round(y * ds)), level, (width, height))
-            return np.asarray(rgba.convert("RGBA"))[..., :3]
+            rgba = np.asarray(rgba.convert("RGBA"))
         except Exception as exc:  # OpenSlideError for a damaged tile
             raise SlideReadError(self.path, f"{where}: OpenSlide: {exc}") from None
         finally:
             with self._idle:
                 self._readers -= 1
                 self._idle.notify_all()
+        alpha = rgba[..., 3:]
+        if alpha.min() == 255:
+            return rgba[..., :3]
+        mixed = rgba[..., :3] * (alpha / 255.0) + self.background * (1 - alpha / 255.0)
+        return np.round(mixed).astype(np.uint8)
 
     def close(self) -> None:
         with self._idle:

@@ -282,7 +282,7 @@ class RestartIntervals:
             if len(data) != size:
                 raise SlideReadError(tiles.path, f"{tiles.where(r, c0)} lies past the end of the file")
             parts.append(data)
-        buf = np.frombuffer(b"".join(parts), np.uint8).copy()
+        buf = np.frombuffer(bytearray().join(parts), np.uint8)  # one copy, writable: the markers are renumbered
         body = buf[len(header) :]
         problem = _segments_problem(body, counts, index[-1] == self.rows * self.cols - 1)
         if problem:

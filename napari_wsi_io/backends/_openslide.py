@@ -14,6 +14,7 @@ import numpy as np
 
 from .._errors import SlideReadError
 from ._base import Slide
+from ._tiff import LevelTiles
 
 __all__ = ["OpenSlideFileSlide", "OpenSlideLayout", "dicom_file", "openslide_format"]
 
@@ -52,14 +53,9 @@ class _Level:
         self.rows, self.cols = -(-height // self.tile_height), -(-width // self.tile_width)
         self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
 
-    def where(self, ty: int, tx: int) -> str:
-        return f"{self.label}, tile ({tx}, {ty})"
-
-    def tile_range(self, y: int, x: int, h: int, w: int) -> tuple[range, range]:
-        return (
-            range(y // self.tile_height, (y + h - 1) // self.tile_height + 1),
-            range(x // self.tile_width, (x + w - 1) // self.tile_width + 1),
-        )
+    # The same naming and tile arithmetic as the TIFF levels'.
+    where = LevelTiles.where
+    tile_range = LevelTiles.tile_range
 
     def check_region(self, y: int, x: int, h: int, w: int) -> None:
         """OpenSlide checks its own tiles."""

@@ -332,3 +332,22 @@ def test_computing_a_whole_level_with_a_damaged_tile_reports_it_and_blanks_only_
         assert len(errors) == 1 and "tile (5, 0)" in str(errors[0])
         assert not level[:256, 1280:1536].any()
         np.testing.assert_array_equal(level[:256, :1280], slide.read_level(0, 0, 0, 1280, 256))
+
+
+def test_a_slice_for_a_frame_is_read_at_once_and_anything_else_stays_lazy(svs, small_cache):
+    from napari_wsi_io.pyramid import display_pyramid, slicing_in_frame
+
+    level0 = display_pyramid(svs, cache=small_cache(1 << 28), prefetch=False)[0]
+    region = (slice(700, 2100), slice(900, 3050), slice(None))
+    expected = svs.read_level(0, 900, 700, 2150, 1400)
+    lazy = level0[region]
+    assert isinstance(lazy, da.Array)
+    for coarse in (False, True):
+        with slicing_in_frame(coarse):
+            now = level0[region]
+            fancy = level0[[1, 5, 9]]  # not napari's kind of slice: dask's way
+        assert isinstance(now, np.ndarray) and isinstance(fancy, da.Array)
+        np.testing.assert_array_equal(now, expected)  # no viewer to refresh it: never drawn coarse
+        np.testing.assert_array_equal(level0[700:701, 900, 1].compute(), expected[:1, 0, 1])
+    assert isinstance(level0[region], da.Array)  # the context is over
+    np.testing.assert_array_equal(lazy.compute(), expected)

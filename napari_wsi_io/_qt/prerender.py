@@ -11,7 +11,7 @@ render.  napari's own callback still runs after the render and then finds nothin
 napari draws goes through the same ``on_draw``, so other layers slice as they would, only earlier.
 
 While it slices, a chunk of the view that is not decoded yet is drawn from a cached coarser level
-(``pyramid.coarse_while_loading``) instead of holding the frame; the layer is sliced again when the chunk
+(``pyramid.slicing_in_frame``) instead of holding the frame; the layer is sliced again when the chunk
 lands.  ``NAPARI_WSI_IO_COARSE_WHILE_LOADING=0`` makes frames wait for the decode instead.
 
 It reaches into napari's canvas, so it is used only with napari versions it was checked against
@@ -21,13 +21,12 @@ It reaches into napari's canvas, so it is used only with napari versions it was 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import traceback
 import weakref
 
-from ..pyramid import coarse_while_loading
+from ..pyramid import slicing_in_frame
 
 __all__ = [
     "COARSE_ENV_VAR",
@@ -110,7 +109,7 @@ def install(viewer) -> bool:
         if isinstance(pending, bool):
             scene._update_pending = True
         try:
-            with coarse_while_loading() if coarse else contextlib.nullcontext():
+            with slicing_in_frame(coarse):
                 canvas.on_draw(event)
         except Exception:  # leave napari's own path, which runs after the render, to do (and report) it
             # As text: a kept traceback would keep the viewer's frames alive.
@@ -143,7 +142,7 @@ def _refresh_when_chunks_land(viewer) -> None:
         for layer in layers:
             if layer in viewer.layers and layer.visible:
                 layer.data[0].source._chunks.refreshes_due = 0  # this slice shows every chunk landed so far
-                with coarse_while_loading():  # chunks still decoding stay coarse: no wait on the GUI thread
+                with slicing_in_frame():  # chunks still decoding stay coarse: no wait on the GUI thread
                     layer.refresh(extent=False, thumbnail=False)
 
     relay.landed.connect(refresh)  # queued: emitted from the chunk workers

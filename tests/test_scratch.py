@@ -1,0 +1,36 @@
+import numpy as np
+
+from napari_wsi_io import _scratch
+from napari_wsi_io._scratch import recycled, scratch
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def test_a_recycled_buffer_is_reused_only_once_nothing_holds_it(monkeypatch):
+    monkeypatch.setattr(_scratch, "_kept", [])  # what earlier tests left is not this test's
+    shape = (1500, 2000, 3)  # 9 MB: kept
+    first = recycled(shape, np.uint8)
+    first[:] = 7
+    derived = first[10:20, :, 1]  # napari keeps views of what it was given
+    del first
+    second = recycled(shape, np.uint8)
+    assert not np.shares_memory(second, derived)
+    second[:] = 0
+    assert (derived == 7).all()
+    second_address = _address(second)
+    del second
+    again = recycled((1400, 2000, 3), np.uint8)  # free again: reused, and a little smaller fits too
+    assert _address(again) == second_address
+    assert again.shape == (1400, 2000, 3) and again.flags.writeable
+    assert not np.shares_memory(recycled(shape, np.uint8), derived)
+    assert len(_scratch._kept) <= 3
+
+
+def test_small_recycled_arrays_are_plain_and_scratch_is_per_key():
+    small = recycled((10, 10, 3), np.uint8)
+    assert small.base is None and small.shape == (10, 10, 3)
+    a = scratch("a", (100,), np.float32)
+    assert np.shares_memory(scratch("a", (50,), np.float32), a)
+    assert not np.shares_memory(scratch("b", (100,), np.float32), a)

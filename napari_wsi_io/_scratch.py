@@ -44,17 +44,17 @@ def recycled(shape: tuple[int, ...], dtype) -> np.ndarray:
     if nbytes < _MIN_KEPT_BYTES:
         return np.empty(shape, dtype)
     with _kept_lock:
-        spare = None
-        for buf in _kept:
+        spare = None  # index of a free buffer of another size
+        for i in range(len(_kept)):
+            buf = _kept[i]
             if sys.getrefcount(buf) > 3:  # the list, ``buf`` and the argument: anything more holds it
                 continue
             if nbytes <= buf.nbytes <= 2 * nbytes:
                 return buf[:nbytes].view(dtype).reshape(shape)
-            spare = buf
+            spare = i
         buf = np.empty(nbytes, np.uint8)
         if len(_kept) < _KEPT:
             _kept.append(buf)
-        elif spare is not None:  # a free buffer of another size makes room
-            _kept[next(i for i, kept in enumerate(_kept) if kept is spare)] = buf
-        del spare
+        elif spare is not None:  # makes room
+            _kept[spare] = buf
     return buf.view(dtype).reshape(shape)

@@ -204,7 +204,7 @@ def test_while_a_chunk_loads_the_view_shows_the_coarser_level_then_the_fine_one(
             # The last chunk to land is shown once the viewer has sliced again (refreshes_due back to 0): until
             # then a chunk that landed last may still be coarse, though none is provisional any more.
             qtbot.waitUntil(lambda: not chunks.provisional and not chunks.refreshes_due, timeout=10000)
-            qtbot.wait(50)  # the refresh is queued on the GUI thread
+            qtbot.wait(50)  # margin only: the refresh that reset refreshes_due sliced within the same event
             tile = np.asarray(layer._slice.image.raw)
             y0, x0 = (int(v) for v in np.asarray(layer._transforms["tile2data"].translate)[:2])
             np.testing.assert_array_equal(tile, slide.read_level(0, x0, y0, tile.shape[1], tile.shape[0]))

@@ -42,6 +42,7 @@ _PREFETCH_MARGIN = 1024  # pixels around the view to prefetch: more than a half-
 _TRIM_AFTER = 64 << 20  # bytes evicted from the cache before the allocator is asked to give memory back
 _LAST = 1 << 30  # priority of a job that waits for every guess
 _VIEWS_KEPT = 4  # recent views whose chunks are cached when read (async slicing may overlap two)
+_BACKGROUND_BYTES = 32 << 20  # the coarsest level is kept resident up to this size (2.4 Gpx sample: 7 MB)
 
 
 def default_chunk(slide: Slide, level: int, target: int = _TARGET_CHUNK) -> tuple[int, int]:
@@ -110,6 +111,13 @@ class _Chunks:
         #: Called from a worker thread when a provisional chunk has landed in the cache (the viewer refreshes).
         self.on_landed: Callable[[], None] | None = None
         self.unreadable: set[tuple] = set()  # chunks whose background decode failed: never drawn coarse again
+        #: The coarsest level's chunks, kept apart from the cache and never evicted: the stand-in of last
+        #: resort, so that a frame never waits on a decode however long the pan before it pushed the
+        #: coarser levels out of the cache (Viv keeps the coarsest level resident the same way).
+        self.background: dict[tuple[int, int], np.ndarray] = {}
+        last = len(shapes) - 1
+        small = int(np.prod(slide.level_shape(last))) * np.dtype(slide.dtype).itemsize <= _BACKGROUND_BYTES
+        self.background_level = last if small and cache.max_bytes > 0 else None
         # Runs inside garbage collection, maybe in a thread holding the cache's lock: only note it.
         weakref.finalize(self, _collected.append, (self.token, cache))
 
@@ -132,6 +140,13 @@ class _Chunks:
         made it about 30 % slower in one run (fresh memory for each kept chunk).
         """
         key = self.key(level, r, c)
+        if level == self.background_level:
+            kept = self.background.get((r, c))
+            if kept is None:
+                kept = self.cache.get_or_load(key, lambda: self.load(level, r, c, quiet))
+                if not self.closed:
+                    self.background[r, c] = kept
+            return kept
         with self._lock:
             wanted = quiet or any(key in view for view in self._views)
         if wanted and coarse and not quiet and self.on_landed is not None:
@@ -162,7 +177,7 @@ class _Chunks:
             xs = np.minimum((np.arange(x0, x1) / f).astype(int), ow - 1)
             och, ocw = self.shapes[other]
             rows, cols = range(ys[0] // och, ys[-1] // och + 1), range(xs[0] // ocw, xs[-1] // ocw + 1)
-            parts = {(rr, cc): self.cache.get(self.key(other, rr, cc)) for rr in rows for cc in cols}
+            parts = {(rr, cc): self._resident(other, rr, cc) for rr in rows for cc in cols}
             if any(part is None for part in parts.values()):
                 continue
             region = np.empty(
@@ -185,6 +200,14 @@ class _Chunks:
                 return None
             return _upsample(region, ys - ys[0], xs - xs[0], f)
         return None
+
+    def _background_missing(self) -> bool:
+        level = self.background_level
+        return self.on_landed is not None and level is not None and len(self.background) < _area(self.grids[level])
+
+    def _resident(self, level: int, r: int, c: int) -> np.ndarray | None:
+        kept = self.background.get((r, c)) if level == self.background_level else None
+        return self.cache.get(self.key(level, r, c)) if kept is None else kept
 
     def landed(self, level: int, r: int, c: int) -> None:
         key = self.key(level, r, c)
@@ -219,6 +242,14 @@ class _Chunks:
             for key in sorted(keys)
             if key not in self.cache and not self.cache.loading(key)
         ]
+        if self._background_missing():  # only where it stands in: a viewer that draws chunks coarse
+            rows_b, cols_b = (range(n) for n in self.grids[self.background_level])
+            jobs += [
+                (0, _job(ref, self.background_level, r, c), _alive(ref))
+                for r in rows_b
+                for c in cols_b
+                if (r, c) not in self.background and not self.cache.loading(self.key(self.background_level, r, c))
+            ]
         if self.prefetch:
             jobs += self._guesses(level, rows, cols)
         if self.cache.evicted_bytes > _TRIM_AFTER and self.cache.take_evicted_bytes():
@@ -227,7 +258,7 @@ class _Chunks:
 
     def _guesses(self, level: int, rows: range, cols: range) -> list:
         coarsest = level == len(self.shapes) - 1
-        if coarsest and len(rows) * len(cols) == self.grids[level][0] * self.grids[level][1]:
+        if coarsest and len(rows) * len(cols) == _area(self.grids[level]):
             return []  # napari's thumbnail, not a view: keep the plan of the view
         with self._lock:
             self.generation += 1
@@ -277,6 +308,7 @@ class _Chunks:
     def close(self) -> None:
         """Stop prefetching for this pyramid and free its cached chunks."""
         self.closed = True
+        self.background.clear()
         _forget({self.token}, self.cache)
 
 
@@ -293,6 +325,10 @@ def _forget_collected() -> None:
     while _collected:
         token, cache = _collected.pop()
         _forget({token}, cache)
+
+
+def _area(grid: tuple[int, int]) -> int:
+    return grid[0] * grid[1]
 
 
 def _always() -> bool:

@@ -351,3 +351,44 @@ def test_a_slice_for_a_frame_is_read_at_once_and_anything_else_stays_lazy(svs, s
         np.testing.assert_array_equal(level0[700:701, 900, 1].compute(), expected[:1, 0, 1])
     assert isinstance(level0[region], da.Array)  # the context is over
     np.testing.assert_array_equal(lazy.compute(), expected)
+
+
+def test_after_a_long_pan_a_frame_draws_missing_chunks_from_the_resident_coarsest_level(svs, small_cache):
+    """A pan long enough to push every coarser chunk out of the cache must still not make a frame wait."""
+    from napari_wsi_io.pyramid import display_pyramid, slicing_in_frame
+
+    cache = small_cache(1 << 28)
+    levels = display_pyramid(svs, cache=cache, prefetch=False)
+    chunks, last = levels[0].source._chunks, len(levels) - 1
+    assert chunks.background_level == last and svs.level_count > 2
+    landed = threading.Event()
+    chunks.on_landed = landed.set  # as the viewer does: chunks may be drawn coarse
+    levels[0][:10, :10]  # the first view queues the coarsest level too
+    _wait_idle()
+    cache.clear()  # what a long pan over level 0 does to everything else
+    main = threading.get_ident()
+    decoded_here = []
+    load = chunks.load
+    chunks.load = lambda *a, **kw: decoded_here.append(threading.get_ident() == main) or load(*a, **kw)
+    gate = threading.Event()
+    _hold_every_worker(gate)
+    try:
+        with slicing_in_frame():
+            shown = levels[0][1100:2300, 1500:3700]
+    finally:
+        gate.set()
+    assert not any(decoded_here)  # nothing decoded on the frame's thread
+    f = svs.level_downsamples[last]
+    coarsest = svs.read_level(last, 0, 0, *svs.level_dimensions[last])
+    ys = np.minimum((np.arange(1100, 2300) / f).astype(int), coarsest.shape[0] - 1)
+    xs = np.minimum((np.arange(1500, 3700) / f).astype(int), coarsest.shape[1] - 1)
+    np.testing.assert_array_equal(shown, coarsest[ys[:, None], xs[None, :]])
+    assert landed.wait(10)
+    _wait_idle()
+    assert not chunks.provisional
+    with slicing_in_frame():
+        np.testing.assert_array_equal(levels[0][1100:2300, 1500:3700], svs.read_level(0, 1500, 1100, 2200, 1200))
+    assert chunks.background
+    chunks.close()
+    assert not chunks.background
+    assert display_pyramid(svs, cache=small_cache(0))[0].source._chunks.background_level is None  # caching off

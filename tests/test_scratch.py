@@ -28,6 +28,19 @@ def test_a_recycled_buffer_is_reused_only_once_nothing_holds_it(monkeypatch):
     assert len(_scratch._kept) <= 3
 
 
+def test_views_of_another_size_reuse_the_kept_buffers(monkeypatch):
+    """napari's views change size with every level and chunk edge: a new buffer is as big as the biggest kept."""
+    monkeypatch.setattr(_scratch, "_kept", [])
+    big = recycled((3000, 5000, 3), np.uint8)
+    small = recycled((2000, 3000, 3), np.uint8)  # ``big`` is held: a new buffer, as big as ``big``'s
+    assert [b.nbytes for b in _scratch._kept] == [3000 * 5000 * 3] * 2
+    addresses = {_address(big), _address(small)}
+    del big, small
+    assert _address(recycled((3000, 5000, 3), np.uint8)) in addresses  # a bigger view fits a freed buffer
+    held = recycled((2500, 5000, 3), np.uint8)
+    assert _address(held) in addresses and len(_scratch._kept) == 2
+
+
 def test_small_recycled_arrays_are_plain_and_scratch_is_per_key():
     small = recycled((10, 10, 3), np.uint8)
     assert small.base is None and small.shape == (10, 10, 3)

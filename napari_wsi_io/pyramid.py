@@ -32,11 +32,9 @@ from .backends import Slide
 
 __all__ = ["LevelArray", "close_display_pyramid", "default_chunk", "display_pyramid", "pyramid"]
 
-# Pixels per side of a chunk, for computing and for display alike.  dask costs about 0.1 ms a task
-# on 2 cores: a whole level in 512 px chunks computed at 0.72 of raw cuCIM, in 1024 px chunks at 1.0
-# (benchmarks/reader_overhead.py).  napari reloads the view expanded to chunk edges, so larger chunks
-# reload less often but upload more: pan steps p50/p95 105/170 ms with 1024, 113/140 with 512 (one
-# run each of benchmarks/pan.py, both bounded by two software-rendered frames of about 40 ms).
+# Pixels per side of a chunk read and cached as a whole.  dask costs about 0.1 ms a task on 2 cores:
+# a whole level in 512 px chunks computed at 0.72 of raw cuCIM, in 1024 px chunks at 1.0
+# (benchmarks/reader_overhead.py).  The displayed levels report half that to napari (``_display_chunk``).
 _TARGET_CHUNK = 1024
 _PREFETCH_MARGIN = 1024  # pixels around the view to prefetch: more than a half-viewport pan step
 _TRIM_AFTER = 64 << 20  # bytes evicted from the cache before the allocator is asked to give memory back
@@ -204,6 +202,14 @@ class _Chunks:
     def _background_missing(self) -> bool:
         level = self.background_level
         return self.on_landed is not None and level is not None and len(self.background) < _area(self.grids[level])
+
+    def computing(self, level: int, rows: range, cols: range) -> bool:
+        """No chunk under the region is cached or in a recent view: not the viewer's read."""
+        keys = [self.key(level, r, c) for r in rows for c in cols]
+        with self._lock:
+            if any(key in view for view in self._views for key in keys):
+                return False
+        return not any(key in self.cache for key in keys)
 
     def _resident(self, level: int, r: int, c: int) -> np.ndarray | None:
         kept = self.background.get((r, c)) if level == self.background_level else None
@@ -528,7 +534,10 @@ class LevelArray:
         if chunks is None:
             return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
         ch, cw = self.chunks[:2]
-        got = chunks.get(self.level, *self._chunk_ranges(y, x, h, w), coarse=self.coarse)
+        rows, cols = self._chunk_ranges(y, x, h, w)
+        if chunks.computing(self.level, rows, cols):  # a dask chunk of a computation may be part of a chunk
+            return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
+        got = chunks.get(self.level, rows, cols, coarse=self.coarse)
         if len(got) == 1:  # dask asks for one whole chunk at a time: no copy
             ((r, c), data) = next(iter(got.items()))
             if (r * ch, c * cw, *data.shape[:2]) == (y, x, h, w):
@@ -576,12 +585,12 @@ def _plain(index) -> bool:
     return all(k is Ellipsis or isinstance(k, (slice, int, np.integer)) for k in keys)
 
 
-def _as_dask(array: LevelArray, name: str, cls: type | None = None):
+def _as_dask(array: LevelArray, name: str, cls: type | None = None, chunks: tuple | None = None):
     import dask.array as da
 
     level = da.from_array(
         array,
-        chunks=array.chunks,
+        chunks=chunks or array.chunks,
         name=name,
         asarray=False,
         fancy=False,
@@ -610,6 +619,15 @@ def pyramid(
     ]
 
 
+def _display_chunk(slide: Slide, level: int, chunk: tuple[int, int]) -> tuple[int, int]:
+    """Half a cached chunk per side where that stays on tile edges: napari uploads the view expanded to the
+    layer's chunk edges, and half the margin made zoom steps p95 about 20 % shorter and their longest stalls
+    about 50 ms shorter, pan steps the same or a little shorter (3 interleaved runs of benchmarks/pan.py).
+    """
+    tw, th = slide.level_tile_sizes[level]
+    return tuple(n // 2 if n % 2 == 0 and (n // 2) % t == 0 else n for n, t in zip(chunk, (th, tw)))  # type: ignore[return-value]
+
+
 def display_pyramid(
     slide: Slide,
     chunks: tuple[int, int] | None = None,
@@ -620,6 +638,8 @@ def display_pyramid(
 ) -> list:
     """Dask arrays of the levels as napari should slice them: cached whole-chunk reads, prefetch.
 
+    The dask chunks are half the cached chunks (``_display_chunk``) unless ``chunks`` is given.
+
     ``cache`` defaults to the shared ``tile_cache()``; ``prefetch`` to ``NAPARI_WSI_IO_PREFETCH``
     (on unless set to 0).  Building the levels reads no pixels.  Each level's ``source`` is its
     ``LevelArray``.  A computed chunk may be the cached array itself, which is read-only.  A whole
@@ -627,6 +647,7 @@ def display_pyramid(
     (``LevelArray.read_whole``), bypassing the cache.
     """
     shapes = [chunks or default_chunk(slide, level) for level in range(slide.level_count)]
+    reported = shapes if chunks else [_display_chunk(slide, level, shapes[level]) for level in range(slide.level_count)]
     state = _Chunks(
         slide,
         shapes,
@@ -641,6 +662,7 @@ def display_pyramid(
             LevelArray(slide, level, on_error, chunk=shapes[level], _chunks=state),
             f"wsi-view-{state.token}-{level}",
             cls,
+            (*reported[level], *slide.level_shape(level)[2:]),
         )
         twin = LevelArray(slide, level, on_error, chunk=shapes[level], _chunks=state)
         twin.coarse = True

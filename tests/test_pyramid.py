@@ -162,7 +162,7 @@ def test_display_read_prefetches_around_the_view_and_a_level_up(svs, small_cache
     cache = small_cache(1 << 28)
     levels = display_pyramid(svs, cache=cache, prefetch=True)
     chunks = levels[0].source._chunks
-    ch, cw = levels[0].chunksize[:2]
+    ch, cw = levels[0].source.chunks[:2]  # the cached chunks
     levels[0][ch : 2 * ch, cw : 2 * cw].compute()  # one chunk in the middle of level 0
     _wait_idle()
     rows, cols = chunks.grids[0]
@@ -177,7 +177,7 @@ def test_display_read_without_prefetch_reads_only_the_view(svs, small_cache):
 
     cache = small_cache(1 << 28)
     levels = display_pyramid(svs, cache=cache, prefetch=False)
-    ch, cw = levels[0].chunksize[:2]
+    ch, cw = levels[0].source.chunks[:2]  # the cached chunks
     levels[0][ch : 2 * ch, cw : 2 * cw + 1].compute()
     _wait_idle()
     assert sorted(k[1:] for k in cache._items) == [(0, 1, 1), (0, 1, 2)]
@@ -392,3 +392,24 @@ def test_after_a_long_pan_a_frame_draws_missing_chunks_from_the_resident_coarses
     chunks.close()
     assert not chunks.background
     assert display_pyramid(svs, cache=small_cache(0))[0].source._chunks.background_level is None  # caching off
+
+
+def test_napari_sees_half_chunks_on_tile_edges_and_a_computation_reads_each_pixel_once(svs, small_cache, monkeypatch):
+    from napari_wsi_io.pyramid import display_pyramid
+
+    level0 = display_pyramid(svs, cache=small_cache(1 << 28), prefetch=False)[0]
+    tw, th = svs.level_tile_sizes[0]
+    assert level0.chunksize[:2] == (level0.source.chunks[0] // 2, level0.source.chunks[1] // 2)
+    assert all(n % th == 0 for n in level0.chunks[0][:-1]) and all(n % tw == 0 for n in level0.chunks[1][:-1])
+    read = []
+    read_level = type(svs).read_level
+    monkeypatch.setattr(
+        type(svs),
+        "read_level",
+        lambda self, level, x, y, w, h: read.append(w * h) or read_level(self, level, x, y, w, h),
+    )
+    out = np.zeros(level0.shape, level0.dtype)
+    da.store(level0, out, lock=False, scheduler="threads")
+    assert sum(read) == level0.shape[0] * level0.shape[1]  # not each cached chunk once per dask chunk in it
+    monkeypatch.undo()
+    np.testing.assert_array_equal(out, svs.read_level(0, 0, 0, *svs.dimensions))

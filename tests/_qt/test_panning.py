@@ -134,7 +134,7 @@ def test_cache_stays_within_its_bound_during_a_long_pan(make_napari_viewer, slid
             assert held[-1] <= bound
         _assert_shows_slide(layer, slide, (int(y), int(x)))
     assert max(held) > bound / 2  # the cache was used, up to its bound
-    ch, cw = layer.data[0].chunksize[:2]
+    ch, cw = layer.data[0].source.chunks[:2]  # the cached chunks
     assert cache_info()["misses"] > 2 * bound / (ch * cw * 3)  # and it evicted
 
 
@@ -144,7 +144,7 @@ def test_prefetch_fills_the_cache_around_the_view(make_napari_viewer, slides, qt
     layer = viewer.open(str(slides["svs"]), plugin="napari-wsi-io")[0]
     _pan_to(viewer, layer, qtbot, 1500, 2000)
     chunks = layer.data[0].source._chunks
-    ch, cw = layer.data[0].chunksize[:2]
+    ch, cw = layer.data[0].source.chunks[:2]  # the cached chunks
     tile0 = np.asarray(layer._transforms["tile2data"].translate)[:2].astype(int)
     tile1 = tile0 + np.array(layer._slice.image.raw.shape[:2])
     # The chunk rows and columns just outside the loaded tile, at level 0.

@@ -538,7 +538,7 @@ class LevelArray:
         if chunks.computing(self.level, rows, cols):  # a dask chunk of a computation may be part of a chunk
             return _read_region(self.slide, self.level, y, x, h, w, self.on_error)
         got = chunks.get(self.level, rows, cols, coarse=self.coarse)
-        if len(got) == 1:  # dask asks for one whole chunk at a time: no copy
+        if len(got) == 1:  # exactly one cached chunk asked for (``pyramid``-sized dask chunks): no copy
             ((r, c), data) = next(iter(got.items()))
             if (r * ch, c * cw, *data.shape[:2]) == (y, x, h, w):
                 return data
@@ -621,8 +621,8 @@ def pyramid(
 
 def _display_chunk(slide: Slide, level: int, chunk: tuple[int, int]) -> tuple[int, int]:
     """Half a cached chunk per side where that stays on tile edges: napari uploads the view expanded to the
-    layer's chunk edges, and half the margin made zoom steps p95 about 20 % shorter and their longest stalls
-    about 50 ms shorter, pan steps the same or a little shorter (3 interleaved runs of benchmarks/pan.py).
+    layer's chunk edges, and half the margin made zoom steps p95 7-20 % shorter and their longest stalls
+    shorter, pan steps the same or a little shorter (two sets of 3 interleaved runs of benchmarks/pan.py).
     """
     tw, th = slide.level_tile_sizes[level]
     return tuple(n // 2 if n % 2 == 0 and (n // 2) % t == 0 else n for n, t in zip(chunk, (th, tw)))  # type: ignore[return-value]

@@ -12,7 +12,8 @@ napari draws goes through the same ``on_draw``, so other layers slice as they wo
 
 While it slices, a chunk of the view that is not decoded yet is drawn from a cached coarser level
 (``pyramid.slicing_in_frame``; the coarsest level stays resident, so there always is one) instead of
-holding the frame; the layer is sliced again when the chunk lands.  ``NAPARI_WSI_IO_COARSE_WHILE_LOADING=0`` makes frames wait for the decode instead.
+holding the frame; the layer is sliced again when the chunk lands.  ``NAPARI_WSI_IO_COARSE_WHILE_LOADING=0``
+makes frames wait for the decode instead.
 
 It reaches into napari's canvas, so it is used only with napari versions it was checked against
 (``TESTED_NAPARI``) and only where the canvas has the expected parts; anything else, or

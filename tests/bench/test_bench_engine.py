@@ -102,7 +102,10 @@ def test_processes_write_one_shared_array_and_zarr_stores(bench_slide, leftovers
         for r in measured(result):
             assert (r.checksum, r.max_abs_diff) == (expected, 0), (sink, r.label)
             assert (coverage(r) == 1).all()
-            assert {t.worker for t in r.tasks} == {0, 1}
+            # Processes are dealt regions in turn; threads take the next one, so a thread that starts late
+            # under load may find none left (CI saw {0}).
+            workers = {t.worker for t in r.tasks}
+            assert workers == {0, 1} if r.strategy == "processes" else workers <= {0, 1}
         processes = next(r for r in result.records if r.strategy == "processes")
         assert processes.setup_seconds > 0  # spawning is set-up, outside the measured seconds
     leftovers.assert_none()

@@ -52,6 +52,10 @@ longest time the viewer could not react to the user.
 
 Correctness is tests/_qt/test_panning.py's job; here the last pan frame's tile is only compared with
 the slide's pixels as a sanity check.  ``--json OUT`` writes every step and setting.
+
+This script runs the phases in order; the helpers are in ``benchmarks/_pan/``: ``canvas.py`` (the sized
+viewer, ``FrameWatch``), ``opening.py`` (open to first pixel), ``reference.py`` (raw reads, the in-memory
+pyramid), ``moves.py`` (pan and zoom steps), ``sweep.py`` (memory), ``stats.py`` and ``report.py``.
 """
 
 from __future__ import annotations

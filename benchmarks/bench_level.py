@@ -54,6 +54,20 @@ def _best(records, **match):
 
 
 def main() -> int:
+    args = _parse_args()
+    path = args.slide or str(sample_slide_path())
+    records = best_records(_measure(_plans(args, path), args))
+    limit = _best(records, strategy="decode-limit")
+    for r in records:
+        r.fraction_of_limit = r.mpix_per_s / limit.mpix_per_s
+    print(f"\n{path}, level {args.level}: {limit.width}x{limit.height}, {args.workers} workers, {args.rounds} rounds")
+    print(f"decode limit: {limit.mpix_per_s:.0f} MP/s ({limit.note})")
+    _print_table(records)
+    _print_ratios([r for r in records if r.strategy != "decode-limit"])
+    return 0
+
+
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--slide", default=None, help="slide to measure (default: the synthetic gigapixel sample)")
     parser.add_argument("--level", type=int, default=2)
@@ -62,8 +76,11 @@ def main() -> int:
     parser.add_argument(
         "--idle-wait", type=float, default=60, help="seconds to wait for idle CPUs before each plan (0: do not wait)"
     )
-    args = parser.parse_args()
-    path = args.slide or str(sample_slide_path())
+    return parser.parse_args()
+
+
+def _plans(args: argparse.Namespace, path: str) -> dict[str, BenchPlan]:
+    """The three plans of a round: every strategy assembling the level, the same discarding it, OpenSlide."""
     common = dict(path=path, levels=[args.level], workers=[args.workers], chunkings=["tiles"])
     plans = {
         "assemble": BenchPlan(
@@ -78,19 +95,21 @@ def main() -> int:
     for plan in plans.values():
         for note in plan.check():
             print(f"note: {note}", file=sys.stderr)
+    return plans
+
+
+def _measure(plans: dict[str, BenchPlan], args: argparse.Namespace) -> list:
+    """Every plan in each of ``--rounds`` rounds, each once the CPUs are idle; all the records."""
     records = []
     for i in range(args.rounds):
         for name, plan in plans.items():
             _wait_for_idle(args.idle_wait)
             print(f"round {i + 1}/{args.rounds}: {name}", file=sys.stderr)
             records += _run(plan)
-    records = best_records(records)
-    limit = _best(records, strategy="decode-limit")
-    for r in records:
-        r.fraction_of_limit = r.mpix_per_s / limit.mpix_per_s
+    return records
 
-    print(f"\n{path}, level {args.level}: {limit.width}x{limit.height}, {args.workers} workers, {args.rounds} rounds")
-    print(f"decode limit: {limit.mpix_per_s:.0f} MP/s ({limit.note})")
+
+def _print_table(records) -> None:
     print(f"{'configuration':<34} {'sink':<9} {'seconds':>8} {'MP/s':>7} {'of limit':>8} {'max diff':>8}")
     for r in sorted(records, key=lambda r: -r.mpix_per_s):
         if r.strategy != "decode-limit":
@@ -99,7 +118,9 @@ def main() -> int:
                 f"{r.label:<34} {r.sink:<9} {r.seconds:>8.3f} {r.mpix_per_s:>7.0f} {r.fraction_of_limit:>8.2f} {diff:>8}"
             )
 
-    measured = [r for r in records if r.strategy != "decode-limit"]
+
+def _print_ratios(measured) -> None:
+    """The three targets, then the other readers' fractions of the decode limit for scale."""
     best = max((r for r in measured if r.sink == "assemble"), key=lambda r: r.mpix_per_s)
     best_discard = max((r for r in measured if r.sink == "discard"), key=lambda r: r.mpix_per_s)
     openslide = _best(measured, backend="openslide")
@@ -124,7 +145,6 @@ def main() -> int:
     ):
         if r is not None:
             print(f"  for scale: {label}: {r.fraction_of_limit:.2f} of the limit")
-    return 0
 
 
 if __name__ == "__main__":

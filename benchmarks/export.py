@@ -63,86 +63,88 @@ def _level_pages(path: str, levels: list[int]):
     return tif, [by_size[size] for size in sizes]
 
 
-def _blosc(compression: str):
+def _block_codec(compression: str):
+    """The export's codec for one block (None: no compression), Blosc kept to the calling thread."""
+    import numcodecs.blosc
+
     from napari_wsi_io.export import parse_compression
 
+    numcodecs.blosc.use_threads = False  # as in zarr and the export: one thread per block
     return parse_compression(compression).codec(1)
 
 
-def floor(path: str, levels: list[int], compression: str, workers: int) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
+def _blocks(width: int, height: int):
+    """(x, y, w, h) of the ``_BLOCK`` px blocks of a width x height image, row by row."""
+    for y in range(0, height, _BLOCK):
+        for x in range(0, width, _BLOCK):
+            yield x, y, min(_BLOCK, width - x), min(_BLOCK, height - y)
 
-    import numcodecs.blosc
+
+def _encoded_size(codec, pixels) -> int:
+    """Bytes of a (y, x, c) block once in the NGFF (c, y, x) layout and encoded."""
     import numpy as np
 
-    numcodecs.blosc.use_threads = False  # as in zarr and the export: one thread per block
-    tif, pages = _level_pages(path, levels)
-    codec = _blosc(compression)
-    fd = os.open(path, os.O_RDONLY)
+    planar = np.ascontiguousarray(pixels.transpose(2, 0, 1))
+    return len(codec.encode(planar)) if codec is not None else planar.nbytes
 
-    def block(page, x: int, y: int, w: int, h: int) -> int:
-        th, tw = int(page.tilelength), int(page.tilewidth)
-        cols = -(-int(page.imagewidth) // tw)
-        pixels = np.empty((h, w, page.samplesperpixel), page.dtype)
-        for ty in range(y // th, (y + h - 1) // th + 1):
-            for tx in range(x // tw, (x + w - 1) // tw + 1):
-                i = ty * cols + tx
-                data = os.pread(fd, int(page.databytecounts[i]), int(page.dataoffsets[i]))
-                tile = page.decode(data, i, jpegtables=page.jpegtables)[0]
-                tile = tile.reshape(tile.shape[-3:])
-                y0, x0 = max(y, ty * th), max(x, tx * tw)
-                y1, x1 = min(y + h, (ty + 1) * th), min(x + w, (tx + 1) * tw)
-                pixels[y0 - y : y1 - y, x0 - x : x1 - x] = tile[
-                    y0 - ty * th : y1 - ty * th, x0 - tx * tw : x1 - tx * tw
-                ]
-        planar = np.ascontiguousarray(pixels.transpose(2, 0, 1))
-        return len(codec.encode(planar)) if codec is not None else planar.nbytes
 
-    tasks = [
-        (page, x, y, min(_BLOCK, int(page.imagewidth) - x), min(_BLOCK, int(page.imagelength) - y))
-        for page in pages
-        for y in range(0, int(page.imagelength), _BLOCK)
-        for x in range(0, int(page.imagewidth), _BLOCK)
-    ]
+def _time_blocks(block, tasks: list[tuple], workers: int, pixels: int) -> dict:
+    """``block(*task)`` for every task on ``workers`` threads, timed; the result of a floor run."""
+    from concurrent.futures import ThreadPoolExecutor
+
     start, cpu = time.perf_counter(), _cpu()
     with ThreadPoolExecutor(workers) as pool:
         encoded = sum(pool.map(lambda t: block(*t), tasks))
     seconds = time.perf_counter() - start
-    pixels = sum(int(p.imagewidth) * int(p.imagelength) for p in pages)
     return {"seconds": seconds, "cpu_s": _cpu() - cpu, "pixels": pixels, "output_bytes": encoded}
 
 
-def floor_cucim(path: str, levels: list[int], compression: str, workers: int) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
-
-    import numcodecs.blosc
+def _read_block(fd: int, page, x: int, y: int, w: int, h: int):
+    """A (y, x, c) block assembled from the page's JPEG tiles, read with pread and decoded by tifffile."""
     import numpy as np
 
+    th, tw = int(page.tilelength), int(page.tilewidth)
+    cols = -(-int(page.imagewidth) // tw)
+    pixels = np.empty((h, w, page.samplesperpixel), page.dtype)
+    for ty in range(y // th, (y + h - 1) // th + 1):
+        for tx in range(x // tw, (x + w - 1) // tw + 1):
+            i = ty * cols + tx
+            data = os.pread(fd, int(page.databytecounts[i]), int(page.dataoffsets[i]))
+            tile = page.decode(data, i, jpegtables=page.jpegtables)[0]
+            tile = tile.reshape(tile.shape[-3:])
+            y0, x0 = max(y, ty * th), max(x, tx * tw)
+            y1, x1 = min(y + h, (ty + 1) * th), min(x + w, (tx + 1) * tw)
+            pixels[y0 - y : y1 - y, x0 - x : x1 - x] = tile[y0 - ty * th : y1 - ty * th, x0 - tx * tw : x1 - tx * tw]
+    return pixels
+
+
+def floor(path: str, levels: list[int], compression: str, workers: int) -> dict:
+    tif, pages = _level_pages(path, levels)
+    codec = _block_codec(compression)
+    fd = os.open(path, os.O_RDONLY)
+
+    def block(page, x: int, y: int, w: int, h: int) -> int:
+        return _encoded_size(codec, _read_block(fd, page, x, y, w, h))
+
+    tasks = [(page, *b) for page in pages for b in _blocks(int(page.imagewidth), int(page.imagelength))]
+    pixels = sum(int(p.imagewidth) * int(p.imagelength) for p in pages)
+    return _time_blocks(block, tasks, workers, pixels)
+
+
+def floor_cucim(path: str, levels: list[int], compression: str, workers: int) -> dict:
     from napari_wsi_io import open_slide
 
-    numcodecs.blosc.use_threads = False
-    codec = _blosc(compression)
+    codec = _block_codec(compression)
     slide = open_slide(path)
     if slide.backend != "cucim":
         raise SystemExit(f"floor cuCIM: the slide opens with {slide.backend}, not cuCIM")
 
     def block(level: int, x: int, y: int, w: int, h: int) -> int:
-        planar = np.ascontiguousarray(slide.read_cucim(level, x, y, w, h).transpose(2, 0, 1))
-        return len(codec.encode(planar)) if codec is not None else planar.nbytes
+        return _encoded_size(codec, slide.read_cucim(level, x, y, w, h))
 
-    tasks = [
-        (level, x, y, min(_BLOCK, w - x), min(_BLOCK, h - y))
-        for level in levels
-        for w, h in [slide.level_dimensions[level]]
-        for y in range(0, h, _BLOCK)
-        for x in range(0, w, _BLOCK)
-    ]
-    start, cpu = time.perf_counter(), _cpu()
-    with ThreadPoolExecutor(workers) as pool:
-        encoded = sum(pool.map(lambda t: block(*t), tasks))
-    seconds = time.perf_counter() - start
+    tasks = [(level, *b) for level in levels for b in _blocks(*slide.level_dimensions[level])]
     pixels = sum(w * h for level in levels for w, h in [slide.level_dimensions[level]])
-    return {"seconds": seconds, "cpu_s": _cpu() - cpu, "pixels": pixels, "output_bytes": encoded}
+    return _time_blocks(block, tasks, workers, pixels)
 
 
 def export(path: str, out: str, levels: list[int], compression: str, workers: int, ngff: str) -> dict:
@@ -240,9 +242,22 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         _child(argv[1:])
         return 0
-    from napari_wsi_io import open_slide
     from napari_wsi_io.synthetic import sample_slide_path
 
+    args = _parse_args(argv)
+    path = Path(args.slide) if args.slide else sample_slide_path()
+    runs = [r for r in _RUNS if r not in args.skip]
+    _print_setup(path, args)
+    rows = _rows(_run_rounds(path, runs, args))
+    _add_floor_ratios(rows)
+    _print_table(rows)
+    _print_targets(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("slide", nargs="?", help="slide file (default: the synthetic 2.4 Gpx sample)")
     parser.add_argument("--levels", default="2", help="level(s) to export, e.g. 2 or 1,2 (default 2: 150 MP)")
@@ -252,10 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], choices=_RUNS, help="runs to leave out")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--tmp", help="where the exports are written (default: the system temporary directory)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    path = Path(args.slide) if args.slide else sample_slide_path()
-    runs = [r for r in _RUNS if r not in args.skip]
+
+def _print_setup(path: Path, args: argparse.Namespace) -> None:
+    from napari_wsi_io import open_slide
+
     with open_slide(path) as slide:
         levels = [int(v) for v in args.levels.split(",")]
         sizes = ", ".join(f"{w}x{h}" for w, h in (slide.level_dimensions[level] for level in levels))
@@ -263,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.workers} workers, compression {args.compression}, {args.rounds} rounds interleaved, cpus {os.cpu_count()}"
     )
+
+
+def _run_rounds(path: Path, runs: list[str], args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Every run in each round, in an order that rotates from round to round; each run's results."""
     results: dict[str, list[dict]] = {run: [] for run in runs}
     with tempfile.TemporaryDirectory(prefix="wsi-export-bench-", dir=args.tmp) as tmp:
         for r in range(args.rounds):
@@ -274,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
                 results[run].append(result)
                 line.append(f"{run} {result['seconds']:.2f} s")
             print(f"round {r + 1}: " + " | ".join(line), flush=True)
+    return results
 
+
+def _rows(results: dict[str, list[dict]]) -> dict[str, dict]:
+    """Each run's medians over the rounds, its peak RSS and output; the rounds themselves under "rounds"."""
     rows = {}
     for run, rs in results.items():
         seconds = statistics.median(r["seconds"] for r in rs)
@@ -287,21 +312,34 @@ def main(argv: list[str] | None = None) -> int:
             "output_mb": rs[0]["output_bytes"] / 1e6,
             "rounds": rs,
         }
+    return rows
+
+
+def _add_floor_ratios(rows: dict[str, dict]) -> None:
+    """Each run's throughput and CPU time as ratios to the floor's (nan without a floor run)."""
     base = rows.get("floor")
+    for row in rows.values():
+        ratio = base["seconds"] / row["seconds"] if base else float("nan")
+        cpu_ratio = base["cpu_ms_per_mp"] / row["cpu_ms_per_mp"] if base else float("nan")
+        row["throughput_over_floor"], row["cpu_floor_over_run"] = ratio, cpu_ratio
+
+
+def _print_table(rows: dict[str, dict]) -> None:
     print(
         f"{'':14} {'median s':>9} {'MP/s':>7} {'x floor':>8} {'CPU ms/MP':>10} {'CPU floor/x':>12} "
         f"{'peak RSS':>9} {'output':>8}  files per level"
     )
     for run, row in rows.items():
-        ratio = base["seconds"] / row["seconds"] if base else float("nan")
-        cpu_ratio = base["cpu_ms_per_mp"] / row["cpu_ms_per_mp"] if base else float("nan")
-        row["throughput_over_floor"], row["cpu_floor_over_run"] = ratio, cpu_ratio
         files = "-" if row["files_per_level"] is None else ", ".join(map(str, row["files_per_level"]))
         print(
-            f"{run:14} {row['seconds']:>9.2f} {row['mp_s']:>7.1f} {ratio:>8.2f} {row['cpu_ms_per_mp']:>10.2f} "
-            f"{cpu_ratio:>12.2f} {row['peak_rss_mb']:>6.0f} MB {row['output_mb']:>5.0f} MB  {files}"
+            f"{run:14} {row['seconds']:>9.2f} {row['mp_s']:>7.1f} {row['throughput_over_floor']:>8.2f} "
+            f"{row['cpu_ms_per_mp']:>10.2f} {row['cpu_floor_over_run']:>12.2f} {row['peak_rss_mb']:>6.0f} MB "
+            f"{row['output_mb']:>5.0f} MB  {files}"
         )
-    if base and "export 0.5" in rows:
+
+
+def _print_targets(rows: dict[str, dict]) -> None:
+    if "floor" in rows and "export 0.5" in rows:
         e = rows["export 0.5"]
         text = f"export 0.5 / floor: throughput {e['throughput_over_floor']:.2f} (target >= 0.8), CPU {e['cpu_floor_over_run']:.2f}"
         if "ome-zarr-py" in rows:
@@ -310,9 +348,6 @@ def main(argv: list[str] | None = None) -> int:
             own = rows["floor cuCIM"]["seconds"] / e["seconds"]
             text += f"; export 0.5 / floor cuCIM: {own:.2f}"
         print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -41,22 +41,31 @@ def main() -> None:
     w, h = slide.level_dimensions[args.level]
     mpx = w * h / 1e6
     print(f"{path}: level {args.level}, {w}x{h} ({mpx:.0f} Mpx), {cores} cores")
+    times = _interleaved(_runs(slide, path, args.level, cores), args.repeat)
+    _print(times, mpx)
 
-    def raw():
-        return lambda: slide.read_cucim(args.level, 0, 0, w, h, num_workers=cores)
 
-    def compute(level):
-        def run() -> None:
-            out = np.empty(level.shape, level.dtype)
-            with dask.config.set(scheduler="threads", num_workers=cores):
-                da.store(level, out, lock=False)
+def _store(level, cores: int):
+    """A run that reads ``level`` with ``da.store`` into a preallocated array, one thread per core."""
 
-        return run
+    def run() -> None:
+        out = np.empty(level.shape, level.dtype)
+        with dask.config.set(scheduler="threads", num_workers=cores):
+            da.store(level, out, lock=False)
 
+    return run
+
+
+def _runs(slide, path, level: int, cores: int) -> tuple:
+    """(name, prepare) pairs; ``prepare()`` returns the run to time (what it builds is not timed)."""
+    w, h = slide.level_dimensions[level]
     # What napari gets from the reader, built once; every round reads it again.
     os.environ["NAPARI_WSI_IO_BACKEND"] = "cucim"
     npe2.PluginManager.instance().discover()
-    layer = npe2.read([str(path)], stack=False, plugin_name="napari-wsi-io")[0][0][args.level]
+    layer = npe2.read([str(path)], stack=False, plugin_name="napari-wsi-io")[0][0][level]
+
+    def raw():
+        return lambda: slide.read_cucim(level, 0, 0, w, h, num_workers=cores)
 
     def layer_compute():
         return layer.compute
@@ -65,23 +74,31 @@ def main() -> None:
         return lambda: np.asarray(layer)
 
     def through_pyramid():
-        return compute(pyramid(open_slide(path, backend="cucim"))[args.level])  # fresh: nothing cached
+        return _store(pyramid(open_slide(path, backend="cucim"))[level], cores)  # fresh: nothing cached
 
-    runs = (
+    return (
         ("raw cuCIM", raw),
         ("layer .compute()", layer_compute),
         ("layer asarray", layer_asarray),
-        ("layer da.store", lambda: compute(layer)),
+        ("layer da.store", lambda: _store(layer, cores)),
         ("pyramid()", through_pyramid),
     )
+
+
+def _interleaved(runs: tuple, repeat: int) -> dict[str, list[float]]:
+    """Seconds of every run in each of ``repeat`` rounds, the runs in turn within a round."""
     times: dict[str, list[float]] = {name: [] for name, _ in runs}
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for name, prepare in runs:
             run = prepare()
             start = time.perf_counter()
             out = run()
             times[name].append(time.perf_counter() - start)
             del run, out
+    return times
+
+
+def _print(times: dict[str, list[float]], mpx: float) -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     for name, t in med.items():
         print(

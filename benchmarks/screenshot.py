@@ -13,14 +13,36 @@ screenshot of the whole window.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
+
+from _viewer import run_event_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    _quiet_startup_notices()
+    viewer, layer, widget = _open_slide_and_dock(args)
+    failed = _run_benchmark(widget, args, layer)
+    if failed:
+        return failed
+    _show_spread_record(widget)
+    _wait_while_busy(widget)
+    # Keep the slide layer selected so its controls, not the overlay's, show on the left.
+    viewer.layers.selection.active = layer
+    run_event_loop(1.0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    viewer.screenshot(str(args.out), canvas_only=False, flash=False)
+    print(f"{widget.status.text()}\nsaved {args.out}", file=sys.stderr)
+    viewer.close()
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "dock.png")
     parser.add_argument("--gigapixel", action="store_true", help="use the 60000x40000 sample (else 4000x3000)")
@@ -31,23 +53,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1800x1100", help="window size WxH")
     parser.add_argument("--zoom", type=float, default=1.3, help="zoom relative to the whole slide in view")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the run")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _quiet_startup_notices() -> None:
+    """Startup notices (the Qt binding, system theme detection) would cover part of the picture."""
     import warnings
 
-    import napari
-
-    # Startup notices (the Qt binding, system theme detection) would cover part of the picture;
-    # napari has no public switch for the first one.
     warnings.filterwarnings("ignore", message="System theme detection")
-    try:
+    try:  # napari has no public switch for the Qt binding notice
         import napari._qt.qt_main_window as main_window
 
         main_window.SHOW_QT_WARNING = False
     except (ImportError, AttributeError):
         pass
-    from qtpy.QtCore import QEventLoop, QTimer
-    from qtpy.QtWidgets import QApplication
+
+
+def _open_slide_and_dock(args: argparse.Namespace):
+    """The sample slide in a viewer of ``--size``, the benchmark dock beside it, zoomed by ``--zoom``."""
+    import napari
 
     from napari_wsi_io._qt.demo import narrow_dock
     from napari_wsi_io.synthetic import sample_slide_path
@@ -60,29 +84,25 @@ def main(argv: list[str] | None = None) -> int:
     dock, widget = viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
     narrow_dock(dock)
     viewer.reset_view()
-
-    def settle(ms: int) -> None:
-        loop = QEventLoop()
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec_()
-
-    settle(500)
+    run_event_loop(0.5)
     viewer.reset_view()  # the dock took room from the canvas
     camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
     camera.zoom *= args.zoom
-    settle(1500)  # let napari pick and load the level it displays
+    run_event_loop(1.5)  # let napari pick and load the level it displays
+    print(f"slide {path.name}: benchmarking level {args.level} (on screen: {layer.data_level})", file=sys.stderr)
+    return viewer, layer, widget
+
+
+def _run_benchmark(widget, args: argparse.Namespace, layer) -> int:
+    """Set the dock's fields from ``args``, click its run button and wait; 1 on a timeout or failure."""
     widget.strategies.value = [s.strip() for s in args.strategies.split(",") if s.strip()]
     widget.workers.value = args.workers
     widget.chunk_size.value = args.chunk_size
     if args.level != "screen":
         widget.level_combo.value = int(args.level)
-    print(f"slide {path.name}: benchmarking level {args.level} (on screen: {layer.data_level})", file=sys.stderr)
     widget.run_level_button.native.click()
     qt_workers = _watch_worker_processes(widget.worker)
-    deadline = time.monotonic() + args.timeout
-    while widget.busy and time.monotonic() < deadline:
-        QApplication.processEvents()
-        time.sleep(0.02)
+    _wait_while_busy(widget, time.monotonic() + args.timeout)
     if widget.worker is not None:
         widget.cancel()
         print("the benchmark did not finish in time", file=sys.stderr)
@@ -91,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the benchmark failed: {widget.error}", file=sys.stderr)
         return 1
     print(f"worker processes seen: {len(qt_workers)}, with Qt loaded: {sum(qt_workers.values())}", file=sys.stderr)
-    # The overlay shows the fastest configuration; when that read the level with one worker
-    # or in one call, show the fastest one that spread chunks over several workers instead.
+    return 0
+
+
+def _show_spread_record(widget) -> None:
+    """Select the fastest record that spread chunks over several workers, when the fastest did not.
+
+    The overlay shows the selected configuration; one that read with one worker or in one call says less.
+    """
     table = widget.table
 
     def spread(record) -> bool:
@@ -102,23 +128,18 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in range(table.rowCount()) if spread(table.record_at(r))]
         if rows:
             table.selectRow(max(rows, key=lambda r: table.record_at(r).mpix_per_s))
-    while widget.busy:
+
+
+def _wait_while_busy(widget, deadline: float = math.inf) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    while widget.busy and time.monotonic() < deadline:
         QApplication.processEvents()
         time.sleep(0.02)
-    # Keep the slide layer selected so its controls, not the overlay's, show on the left.
-    viewer.layers.selection.active = layer
-    settle(1000)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    viewer.screenshot(str(args.out), canvas_only=False, flash=False)
-    print(f"{widget.status.text()}\nsaved {args.out}", file=sys.stderr)
-    viewer.close()
-    return 0
 
 
 def _watch_worker_processes(worker) -> dict[int, bool]:
     """Child processes seen during the run -> whether they have Qt mapped (they must not)."""
-    from pathlib import Path
-
     import psutil
 
     seen: dict[int, bool] = {}

@@ -138,7 +138,7 @@ def display_pyramid(
 
     ``cache`` defaults to the shared ``tile_cache()``; ``prefetch`` to ``NAPARI_WSI_IO_PREFETCH``
     (on unless set to 0).  Building the levels reads no pixels.  Each level's ``source`` is its
-    ``LevelArray``.  A computed chunk may be the cached array itself, which is read-only.  A whole
+    ``LevelArray``; they share one ``PyramidDisplayState`` (``display_state``).  A computed chunk may be the cached array itself, which is read-only.  A whole
     level computed (``.compute()``, ``np.asarray``) is read at once, as fast as raw cuCIM
     (``LevelArray.read_whole``), bypassing the cache.
     """

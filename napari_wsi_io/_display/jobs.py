@@ -18,7 +18,7 @@ __all__ = ["Job", "alive", "always", "current", "decode_job", "landing_job"]
 
 #: (priority, run, still wanted), as ``ChunkWorkers.submit`` takes them.
 Job = tuple[int, Callable[[], None], Callable[[], bool]]
-StateRef = Callable[[], "PyramidDisplayState | None"]
+StateRef = Callable[[], "PyramidDisplayState | None"]  # a weakref.ref to the state
 
 
 def decode_job(ref: StateRef, level: int, r: int, c: int) -> Callable[[], None]:

@@ -1,9 +1,11 @@
-"""npe2 reader: whole-slide TIFFs as one lazy multiscale RGB layer."""
+"""A whole slide (TIFF-based, an OpenSlide format, a DICOM folder) as one lazy multiscale layer, grey or RGB.
+
+Nothing here needs Qt or a viewer (scripts read slides through it too); napari's reader command wraps it.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -41,19 +43,9 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
 
 
 def read_slide(path: str | list[str]) -> list[LayerData]:
+    """Each slide's layers (``slide_layers``)."""
     paths = [path] if isinstance(path, (str, os.PathLike)) else path
-    layers = [layer for p in paths for layer in slide_layers(p)]
-    _prerender_in_viewer()
-    return layers
-
-
-def _prerender_in_viewer() -> None:
-    """In napari's GUI, slice before the render in the viewer opening the slide (``_qt.prerender``)."""
-    if "napari._qt" not in sys.modules:  # a script (npe2.read): no viewer, and no Qt to import
-        return
-    from ._qt.prerender import install_on_current_viewer
-
-    install_on_current_viewer()
+    return [layer for p in paths for layer in slide_layers(p)]
 
 
 _notified: set[str] = set()

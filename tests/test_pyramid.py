@@ -161,7 +161,7 @@ def test_display_read_prefetches_around_the_view_and_a_level_up(svs, small_cache
 
     cache = small_cache(1 << 28)
     levels = display_pyramid(svs, cache=cache, prefetch=True)
-    chunks = levels[0].source._chunks
+    chunks = levels[0].source.display
     ch, cw = levels[0].source.chunks[:2]  # the cached chunks
     levels[0][ch : 2 * ch, cw : 2 * cw].compute()  # one chunk in the middle of level 0
     _wait_idle()
@@ -188,7 +188,7 @@ def test_a_new_view_drops_the_guesses_made_for_the_old_one(svs, small_cache):
     from napari_wsi_io.pyramid import display_pyramid
 
     cache = small_cache(1 << 28)
-    chunks = display_pyramid(svs, (512, 512), cache=cache)[0].source._chunks
+    chunks = display_pyramid(svs, (512, 512), cache=cache)[0].source.display
     gate = threading.Event()
     _hold_every_worker(gate)
     try:
@@ -212,7 +212,7 @@ def test_a_collected_display_pyramid_drops_its_chunks(svs, small_cache):
     cache = small_cache(1 << 28)
     levels = display_pyramid(svs, cache=cache, prefetch=False)
     levels[0][:600, :600].compute()
-    token, state = levels[0].source._chunks.token, weakref.ref(levels[0].source._chunks)
+    token, state = levels[0].source.display.token, weakref.ref(levels[0].source.display)
     assert any(k[0] == token for k in cache._items)
     del levels
     gc.collect()
@@ -259,18 +259,16 @@ def test_closing_a_display_pyramid_stops_its_prefetch_and_frees_its_chunks(svs, 
 
 
 def test_the_allocator_is_asked_to_give_memory_back_after_evictions(svs, small_cache, monkeypatch):
-    import importlib
-
     from napari_wsi_io._cache import release_free_memory
-
-    pyramid_module = importlib.import_module("napari_wsi_io.pyramid")  # the package exports a function by that name
+    from napari_wsi_io._display import state
+    from napari_wsi_io.pyramid import display_pyramid
 
     release_free_memory()  # harmless anywhere: a no-op without glibc
-    monkeypatch.setattr(pyramid_module, "_TRIM_AFTER", 1 << 20)
+    monkeypatch.setattr(state, "_TRIM_AFTER", 1 << 20)
     trims = []
-    monkeypatch.setattr(pyramid_module, "release_free_memory", lambda: trims.append(release_free_memory()))
+    monkeypatch.setattr(state, "release_free_memory", lambda: trims.append(release_free_memory()))
     cache = small_cache(2_000_000)
-    level0 = pyramid_module.display_pyramid(svs, (512, 512), cache=cache, prefetch=False)[0]
+    level0 = display_pyramid(svs, (512, 512), cache=cache, prefetch=False)[0]
     for x in range(0, 3000, 512):
         level0[:512, x : x + 512].compute()
     _wait_idle()
@@ -359,10 +357,10 @@ def test_after_a_long_pan_a_frame_draws_missing_chunks_from_the_resident_coarses
 
     cache = small_cache(1 << 28)
     levels = display_pyramid(svs, cache=cache, prefetch=False)
-    chunks, last = levels[0].source._chunks, len(levels) - 1
-    assert chunks.background_level == last and svs.level_count > 2
+    chunks, last = levels[0].source.display, len(levels) - 1
+    assert chunks.resident.level == last and svs.level_count > 2
     landed = threading.Event()
-    chunks.on_landed = landed.set  # as the viewer does: chunks may be drawn coarse
+    chunks.subscribe(landed.set)  # as the viewer does: chunks may be drawn coarse
     levels[0][:10, :10]  # the first view queues the coarsest level too
     _wait_idle()
     cache.clear()  # what a long pan over level 0 does to everything else
@@ -388,10 +386,10 @@ def test_after_a_long_pan_a_frame_draws_missing_chunks_from_the_resident_coarses
     assert not chunks.provisional
     with slicing_in_frame():
         np.testing.assert_array_equal(levels[0][1100:2300, 1500:3700], svs.read_level(0, 1500, 1100, 2200, 1200))
-    assert chunks.background
+    assert chunks.resident.chunks
     chunks.close()
-    assert not chunks.background
-    assert display_pyramid(svs, cache=small_cache(0))[0].source._chunks.background_level is None  # caching off
+    assert not chunks.resident.chunks
+    assert display_pyramid(svs, cache=small_cache(0))[0].source.display.resident.level is None  # caching off
 
 
 def test_napari_sees_half_chunks_on_tile_edges_and_a_computation_reads_each_pixel_once(svs, small_cache, monkeypatch):

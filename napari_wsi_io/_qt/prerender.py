@@ -27,7 +27,7 @@ import os
 import traceback
 import weakref
 
-from ..pyramid import slicing_in_frame
+from ..pyramid import display_state, slicing_in_frame
 
 __all__ = [
     "COARSE_ENV_VAR",
@@ -43,6 +43,7 @@ PRERENDER_ENV_VAR = "NAPARI_WSI_IO_PRERENDER"
 COARSE_ENV_VAR = "NAPARI_WSI_IO_COARSE_WHILE_LOADING"
 TESTED_NAPARI = ((0, 9),)  # (major, minor) whose VispyCanvas.on_draw and draw-event order this was checked on
 _ATTR = "_napari_wsi_io_prerender"
+_LANDING_ATTR = "_napari_wsi_io_landing"  # set once the viewer's slide layers listen for landed chunks
 _log = logging.getLogger(__name__)
 
 
@@ -123,12 +124,15 @@ def install(viewer) -> bool:
     scene.events.draw.connect(before_render, position="first")
     setattr(canvas, _ATTR, before_render)
     if coarse:
-        _refresh_when_chunks_land(viewer)
+        _refresh_when_chunks_land(viewer, canvas)
     return True
 
 
-def _refresh_when_chunks_land(viewer) -> None:
+def _refresh_when_chunks_land(viewer, canvas) -> None:
     """Slice a slide layer again (on the GUI thread) when chunks it showed coarse have been decoded."""
+    if getattr(canvas, _LANDING_ATTR, False):  # installed again after ``uninstall``: the layers listen already
+        return
+    setattr(canvas, _LANDING_ATTR, True)
     from qtpy.QtCore import QObject, Signal
 
     class Landed(QObject):
@@ -136,25 +140,22 @@ def _refresh_when_chunks_land(viewer) -> None:
 
     relay = Landed(viewer.window._qt_window)  # lives and dies with the window
     pending: set = set()
+    subscriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer: its pyramid's Subscription
 
     def refresh() -> None:
         layers = pending.copy()  # set copy and difference_update are atomic under the GIL; workers add meanwhile
         pending.difference_update(layers)
         for layer in layers:
             if layer in viewer.layers and layer.visible:
-                layer.data[0].source._chunks.refreshes_due = 0  # this slice shows every chunk landed so far
+                subscriptions[layer].caught_up()  # this slice shows every chunk landed so far
                 with slicing_in_frame():  # chunks still decoding stay coarse: no wait on the GUI thread
                     layer.refresh(extent=False, thumbnail=False)
 
     relay.landed.connect(refresh)  # queued: emitted from the chunk workers
 
     def hook(layer) -> None:
-        chunks = (
-            getattr(getattr(layer.data[0], "source", None), "_chunks", None)
-            if getattr(layer, "multiscale", False)
-            else None
-        )
-        if chunks is None:
+        state = display_state(layer.data[0]) if getattr(layer, "multiscale", False) else None
+        if state is None or layer in subscriptions:  # not a slide's pyramid, or listening already
             return
         layer_ref = weakref.ref(layer)
 
@@ -164,7 +165,7 @@ def _refresh_when_chunks_land(viewer) -> None:
                 pending.add(layer)
                 relay.landed.emit()  # one refresh takes every layer pending; later emits find none
 
-        chunks.on_landed = landed
+        subscriptions[layer] = state.subscribe(landed)
 
     for layer in viewer.layers:
         hook(layer)

@@ -13,6 +13,7 @@ import pytest
 from napari_wsi_io import open_slide
 from napari_wsi_io._cache import cache_info, set_cache_size, tile_cache
 from napari_wsi_io._prefetch import THREAD_NAME, workers
+from napari_wsi_io.pyramid import display_state
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def _our_threads() -> list[threading.Thread]:
 
 def _shows_view(viewer, layer) -> bool:
     """The tile on screen is at napari's level for the view and covers the whole viewport."""
-    chunks = layer.data[0].source._chunks
+    chunks = display_state(layer.data[0])
     if not layer.loaded or chunks.provisional or chunks.refreshes_due:  # coarse pixels until sliced again
         return False
     level = layer.data_level
@@ -143,7 +144,7 @@ def test_prefetch_fills_the_cache_around_the_view(make_napari_viewer, slides, qt
     viewer = make_napari_viewer(show=True)
     layer = viewer.open(str(slides["svs"]), plugin="napari-wsi-io")[0]
     _pan_to(viewer, layer, qtbot, 1500, 2000)
-    chunks = layer.data[0].source._chunks
+    chunks = display_state(layer.data[0])
     ch, cw = layer.data[0].source.chunks[:2]  # the cached chunks
     tile0 = np.asarray(layer._transforms["tile2data"].translate)[:2].astype(int)
     tile1 = tile0 + np.array(layer._slice.image.raw.shape[:2])
@@ -166,7 +167,7 @@ def _layer_with_background_work(viewer, slides, qtbot):
 def test_prefetcher_stops_when_the_layer_is_removed(make_napari_viewer, slides, qtbot, cache_mb):
     viewer = make_napari_viewer(show=True)
     layer = _layer_with_background_work(viewer, slides, qtbot)
-    state = weakref.ref(layer.data[0].source._chunks)
+    state = weakref.ref(display_state(layer.data[0]))
     viewer.layers.clear()
     del layer
     # The pyramid is garbage collected with the layer; its queued guesses are then skipped.

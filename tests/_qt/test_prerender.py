@@ -10,6 +10,7 @@ import pytest
 
 from napari_wsi_io import open_slide
 from napari_wsi_io._qt import prerender
+from napari_wsi_io.pyramid import Read, display_state
 
 
 @pytest.fixture
@@ -175,7 +176,7 @@ def test_while_a_chunk_loads_the_view_shows_the_coarser_level_then_the_fine_one(
 
     viewer = make_napari_viewer(show=True)
     layer = _open_at(viewer, slides, qtbot)
-    chunks = layer.data[0].source._chunks
+    chunks = display_state(layer.data[0])
     deadline = time.monotonic() + 10
     while (workers().pending() or workers().threads()) and time.monotonic() < deadline:
         qtbot.wait(20)
@@ -183,7 +184,7 @@ def test_while_a_chunk_loads_the_view_shows_the_coarser_level_then_the_fine_one(
     rows, cols = chunks.grids[1]
     for r in range(rows):
         for c in range(cols):
-            chunks.chunk(1, r, c, quiet=True)
+            chunks.chunk(1, r, c, Read.PREFETCH)
     tile_cache().discard(lambda key: key[0] == chunks.token and key[1] == 0)
     gate = threading.Event()
     workers().submit([(0, gate.wait, lambda: True)] * workers().max_threads)  # nothing decodes until set

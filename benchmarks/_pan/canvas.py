@@ -11,6 +11,8 @@ import time
 import numpy as np
 from _viewer import run_event_loop
 
+from napari_wsi_io.pyramid import display_state
+
 CANVAS = (1080, 1920)  # (height, width)
 
 
@@ -138,8 +140,8 @@ class FrameWatch:
     def covers_view(self) -> bool:
         """The displayed tile is at napari's level for this view and covers the whole viewport."""
         layer = self.layer
-        chunks = getattr(getattr(layer.data[0], "source", None), "_chunks", None)
-        if chunks is not None and getattr(chunks, "provisional", None):
+        state = display_state(layer.data[0])  # None for the in-memory reference
+        if state is not None and state.provisional:
             return False  # coarse pixels drawn while chunks decode: not the new data yet
         level = layer.data_level
         ds = np.asarray(layer.downsample_factors[level])[:2]

@@ -8,7 +8,8 @@ from napari_wsi_io.synthetic import sample_slide_path, write_synthetic_slide
 
 def test_import_loads_no_qt():
     code = (
-        "import sys, napari_wsi_io, napari_wsi_io._reader, napari_wsi_io.pyramid, napari_wsi_io.synthetic;"
+        "import sys, napari_wsi_io, napari_wsi_io._reader, napari_wsi_io._qt.reader, napari_wsi_io.pyramid,"
+        " napari_wsi_io.synthetic;"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'magicgui')"
         " or m.startswith('napari.qt') or m.startswith('napari._qt')];"
         "print(bad); sys.exit(bool(bad))"

@@ -1,4 +1,11 @@
-"""Aperio SVS with JPEG 2000 tiles (compressions 33003 and 33005)."""
+"""Aperio SVS: the pages every SVS carries, and SVS files with JPEG 2000 tiles (compressions 33003 and 33005).
+
+Aperio's layout, as OpenSlide reads it: tiled level 0, a stripped JPEG
+thumbnail as IFD 1, tiled reductions by 2, then the label (LZW) and macro
+(JPEG); MPP and AppMag in each ImageDescription.  The JPEG-tiled SVS is
+``write_synthetic_slide(..., aperio=True)`` in ``generic``, which writes its
+extra pages with the helpers here.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,59 @@ from pathlib import Path
 
 import numpy as np
 
+from ._tissue import he_texture
+
 APERIO_J2K_YCBCR = 33003  # YCbCr components, no colour transform in the codestream; Cb/Cr often half width
 APERIO_J2K_RGB = 33005  # RGB through the codestream's reversible colour transform
+_LIBRARY = "Aperio Image Library v12.0.15"
+
+
+# -- The SVS pages around the levels --
+
+
+def aperio_description(
+    shape: tuple[int, int], tile: int, mpp: float, codec: str = "JPEG/RGB Q=80", extra: str = ""
+) -> str:
+    """The ImageDescription of a level (or, with ``extra`` " -> WxH", of the thumbnail)."""
+    h, w = shape
+    return (
+        f"{_LIBRARY} \r\n{w}x{h} [0,0 {w}x{h}] ({tile}x{tile}) {codec}{extra}"
+        f"|AppMag = 40|MPP = {mpp:.4f}|ScannerType = napari-wsi-io synthetic"
+    )
+
+
+def write_aperio_thumbnail(tw, thumb: np.ndarray, description: str, rowsperstrip: int | None = None) -> None:
+    """The stripped JPEG thumbnail Aperio writes right after level 0."""
+    tw.write(
+        thumb, photometric="rgb", compression="jpeg", rowsperstrip=rowsperstrip, description=description, metadata=None
+    )
+
+
+def write_aperio_label_macro(tw, label: np.ndarray, macro: np.ndarray) -> None:
+    """The last two pages: the label (LZW) and the macro (JPEG), each named in its ImageDescription."""
+    for name, img, compression, subfiletype in (("label", label, "lzw", 1), ("macro", macro, "jpeg", 9)):
+        tw.write(
+            img,
+            photometric="rgb",
+            compression=compression,
+            subfiletype=subfiletype,
+            description=f"{_LIBRARY}\r\n{name} {img.shape[1]}x{img.shape[0]}",
+            metadata=None,
+        )
+
+
+def jpeg_svs_label_macro(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The JPEG-tiled SVS's label (printed lines) and macro (the slide glass with tissue)."""
+    rng = np.random.default_rng((seed, 99))
+    label = np.full((400, 400, 3), 250, np.uint8)
+    label[60:340:20, 40:360] = rng.integers(0, 60, (14, 320, 3), dtype=np.uint8)
+    rng = np.random.default_rng((seed, 99))
+    macro = np.full((500, 1500, 3), 200, np.uint8)
+    macro[50:450, 400:1400] = (he_texture(400, 16.0, rng)[:, :400].repeat(5, axis=1)[:, :1000]).clip(0, 255)
+    return label, macro
+
+
+# -- JPEG 2000 tiles --
 
 
 def aperio_j2k_image(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -66,14 +124,6 @@ def encode_aperio_j2k_tile(tile: np.ndarray, compression: int = APERIO_J2K_YCBCR
     return encode_j2k([planes[0], *halves], [(1, 1), (2, 1), (2, 1)])
 
 
-def _aperio_j2k_description(shape: tuple[int, int], tile: int, mpp: float, codec: str, extra: str = "") -> str:
-    h, w = shape
-    return (
-        f"Aperio Image Library v12.0.15 \r\n{w}x{h} [0,0 {w}x{h}] ({tile}x{tile}) {codec} Q=70{extra}"
-        f"|AppMag = 40|MPP = {mpp:.4f}|ScannerType = napari-wsi-io synthetic"
-    )
-
-
 def _aperio_j2k_tiles(img: np.ndarray, tile: int, compression: int, chroma: str):
     h, w = img.shape[:2]
     for y in range(0, h, tile):
@@ -121,21 +171,18 @@ def write_aperio_j2k(
     ``compression`` 33003: YCbCr components without the codestream's colour
     transform, Cb and Cr at half width (``chroma="half"``, SIZ dx=2) or full
     width; 33005: RGB through the codestream's reversible colour transform.
-    Layout as Aperio writes it (and OpenSlide reads it): tiled level 0, a
-    stripped JPEG thumbnail as IFD 1, tiled reductions by 2, then label (LZW)
-    and macro (JPEG); MPP and AppMag in the ImageDescription.  Tiles are
+    Layout as Aperio writes it (see the module's docstring).  Tiles are
     lossless, so only the chroma sampling loses anything.
     """
     import tifffile
 
     if tile % 16 or tile < 64:
         raise ValueError(f"tile must be a multiple of 16 and at least 64 (OpenJPEG's 6 resolutions), not {tile}")
-    codec = "J2K/YUV16" if compression == APERIO_J2K_YCBCR else "J2K/KDU"
+    codec = ("J2K/YUV16" if compression == APERIO_J2K_YCBCR else "J2K/KDU") + " Q=70"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    levels = aperio_j2k_levels(shape, min_level_side, seed)
     with tifffile.TiffWriter(path) as tw:
-        for level, img in enumerate(levels):
+        for level, img in enumerate(aperio_j2k_levels(shape, min_level_side, seed)):
             tw.write(
                 _aperio_j2k_tiles(img, tile, compression, chroma),
                 shape=img.shape,
@@ -144,36 +191,13 @@ def write_aperio_j2k(
                 compression=compression,
                 photometric="rgb",
                 subfiletype=0,
-                description=_aperio_j2k_description(img.shape[:2], tile, mpp, codec),
+                description=aperio_description(img.shape[:2], tile, mpp, codec),
                 metadata=None,
             )
             if level == 0:
                 step = max(1, -(-max(shape) // 512))
-                tw.write(
-                    np.ascontiguousarray(levels[0][::step, ::step]),
-                    photometric="rgb",
-                    compression="jpeg",
-                    rowsperstrip=16,
-                    description=_aperio_j2k_description(
-                        shape, tile, mpp, codec, f" -> {shape[1] // step}x{shape[0] // step}"
-                    ),
-                    metadata=None,
-                )
-        label, macro = _aperio_j2k_label_macro(seed)
-        tw.write(
-            label,
-            photometric="rgb",
-            compression="lzw",
-            subfiletype=1,
-            description=f"Aperio Image Library v12.0.15\r\nlabel {label.shape[1]}x{label.shape[0]}",
-            metadata=None,
-        )
-        tw.write(
-            macro,
-            photometric="rgb",
-            compression="jpeg",
-            subfiletype=9,
-            description=f"Aperio Image Library v12.0.15\r\nmacro {macro.shape[1]}x{macro.shape[0]}",
-            metadata=None,
-        )
+                extra = f" -> {shape[1] // step}x{shape[0] // step}"
+                thumb = np.ascontiguousarray(img[::step, ::step])
+                write_aperio_thumbnail(tw, thumb, aperio_description(shape, tile, mpp, codec, extra), rowsperstrip=16)
+        write_aperio_label_macro(tw, *_aperio_j2k_label_macro(seed))
     return path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .generic import _background, _sample, _texture, _tissue_field, _weight
+from ._tissue import glass_background, he_texture, sample, tissue_field, tissue_weight
 
 #
 # An NDPI file is classic little-endian TIFF with 64-bit IFD offsets (the header and each IFD's
@@ -81,7 +81,7 @@ def _with_size(header: bytes, width: int, height: int) -> bytes:
 @functools.lru_cache(maxsize=2)
 def _ndpi_pattern(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng((seed, 7))
-    return _texture(512, 1.0, rng), _background(512, rng)
+    return he_texture(512, 1.0, rng), glass_background(512, rng)
 
 
 def _ndpi_render(shape: tuple[int, int], field: np.ndarray, seed: int) -> np.ndarray:
@@ -89,7 +89,7 @@ def _ndpi_render(shape: tuple[int, int], field: np.ndarray, seed: int) -> np.nda
     (tissue, paper), side = _ndpi_pattern(seed), 512
     h, w = shape
     reps = (-(-h // side), -(-w // side), 1)
-    weight = _weight(_sample(field, np.linspace(0, 1, h), np.linspace(0, 1, w)))[..., None]
+    weight = tissue_weight(sample(field, np.linspace(0, 1, h), np.linspace(0, 1, w)))[..., None]
     img = np.tile(tissue, reps)[:h, :w] * weight + np.tile(paper, reps)[:h, :w] * (1 - weight)
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -98,9 +98,9 @@ def _ndpi_pool(level: int, tw: int, th: int, quality: int, subsampling: int, blo
     """Encoded restart intervals (entropy data, no marker) of tissue and background, and their header."""
     rng = np.random.default_rng((seed, level, 8))
     side = max(1024, 2 * tw)
-    texture = _texture(side, 2.0**level, rng)[: side // th * th, : 2 * tw]
+    texture = he_texture(side, 2.0**level, rng)[: side // th * th, : 2 * tw]
     pools, header = [], b""
-    for img in (texture, _background(side, rng)[: 8 * th, :tw]):
+    for img in (texture, glass_background(side, rng)[: 8 * th, :tw]):
         jpeg = _jpeg_with_restarts(np.clip(img, 0, 255).astype(np.uint8), quality, subsampling, blocks)
         start = _scan_start(jpeg)
         header = header or jpeg[:start]
@@ -119,7 +119,7 @@ def _ndpi_level_strip(f, shape, level, tw, th, field, quality, subsampling, bloc
         f.write(jpeg)
         return [start] + [m.end() for m in _RST.finditer(jpeg, start)]
     tissue, paper, header = _ndpi_pool(level, tw, th, quality, subsampling, blocks, seed)
-    mask = _weight(_sample(field, np.linspace(0, 1, rows), np.linspace(0, 1, cols))) > 0.5
+    mask = tissue_weight(sample(field, np.linspace(0, 1, rows), np.linspace(0, 1, cols))) > 0.5
     rng = np.random.default_rng((seed, level, 9))
     picks, paper_picks = rng.integers(0, len(tissue), (rows, cols)), rng.integers(0, len(paper), (rows, cols))
     header = _with_size(header, w, h)
@@ -174,7 +174,7 @@ def write_ndpi(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-    field = _tissue_field(seed)
+    field = tissue_field(seed)
     common = [
         _ndpi_entry(258, _SHORT, [8, 8, 8]),
         _ndpi_entry(259, _SHORT, 7),
@@ -219,7 +219,7 @@ def write_ndpi(
         if macro:
             rng = np.random.default_rng((seed, 99))
             img = np.full((384, 1024, 3), 200, np.uint8)
-            img[40:344, 300:1000] = np.clip(_texture(352, 1.0, rng)[:304, :350].repeat(2, axis=1), 0, 255)
+            img[40:344, 300:1000] = np.clip(he_texture(352, 1.0, rng)[:304, :350].repeat(2, axis=1), 0, 255)
             start = f.tell()
             f.write(_jpeg_with_restarts(img, 90, 0, 0))
             entries = [

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._pyramid import level_shapes, mean_2x2
 from ._tissue import he_texture
 
 APERIO_J2K_YCBCR = 33003  # YCbCr components, no colour transform in the codestream; Cb/Cr often half width
@@ -137,11 +138,8 @@ def _aperio_j2k_tiles(img: np.ndarray, tile: int, compression: int, chroma: str)
 def aperio_j2k_levels(shape: tuple[int, int], min_level_side: int = 256, seed: int = 0) -> list[np.ndarray]:
     """The RGB levels ``write_aperio_j2k`` encodes: level 0, then 2x2 means until a side would drop under the min."""
     levels = [aperio_j2k_image(shape, seed)]
-    while min(levels[-1].shape[:2]) // 2 >= min_level_side:
-        prev = levels[-1]
-        h, w = prev.shape[0] // 2 * 2, prev.shape[1] // 2 * 2
-        quad = prev[:h, :w].astype(np.float32).reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
-        levels.append(np.round(quad).astype(np.uint8))
+    for _ in level_shapes(*shape, min_level_side)[1:]:
+        levels.append(np.round(mean_2x2(levels[-1])).astype(np.uint8))
     return levels
 
 

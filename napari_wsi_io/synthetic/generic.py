@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._pyramid import level_shapes
 from ._tiles import POOL_SIDE, level_tiles
 from ._tissue import tissue_field, tissue_thumbnail
 from .aperio import aperio_description, jpeg_svs_label_macro, write_aperio_label_macro, write_aperio_thumbnail
@@ -28,16 +29,6 @@ __all__ = [
 
 GIGAPIXEL_SHAPE = (40000, 60000)  # (height, width): 2.4 gigapixels
 SMALL_SHAPE = (3000, 4000)
-
-
-def level_shapes(height: int, width: int, min_side: int, multiple: tuple[int, int] = (1, 1)) -> list[tuple[int, int]]:
-    """Level 0, then halves (rounded down to ``multiple`` rows and columns) until a short side would drop under
-    ``min_side``."""
-    shapes = [(height, width)]
-    while min(shapes[-1]) // 2 >= min_side:
-        h, w = shapes[-1]
-        shapes.append((h // 2 // multiple[0] * multiple[0], w // 2 // multiple[1] * multiple[1]))
-    return shapes
 
 
 @contextmanager

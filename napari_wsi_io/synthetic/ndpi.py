@@ -21,9 +21,10 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from ._pyramid import level_shapes
 from ._tiles import pick_from_pools
 from ._tissue import glass_background, he_texture, sample, tissue_field, tissue_weight
-from .generic import level_shapes, replaced_when_written
+from .generic import replaced_when_written
 
 _NDPI_FORMAT_FLAG, _NDPI_SOURCELENS, _NDPI_XOFFSET, _NDPI_YOFFSET = 65420, 65421, 65422, 65423
 _NDPI_FOCAL_PLANE, _NDPI_MCU_STARTS, _NDPI_REFERENCE, _NDPI_PROPERTY_MAP = 65424, 65426, 65427, 65449

@@ -1,8 +1,25 @@
-"""The test pattern and JPEG TIFF settings shared by the SCN, BIF and Philips writers."""
+"""The test pattern and TIFF settings of the SCN, BIF and Philips writers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+TILED = {
+    "tile": (256, 256),
+    "compression": "jpeg",
+    "compressionargs": {"level": 90},
+    "photometric": "rgb",
+    "metadata": None,
+}
+STRIPS = {
+    "compression": "jpeg",
+    "compressionargs": {"level": 90},
+    "photometric": "rgb",
+    "metadata": None,
+    "rowsperstrip": 16,
+}
 
 
 def vendor_pattern(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -16,35 +33,7 @@ def vendor_pattern(height: int, width: int, seed: int = 0) -> np.ndarray:
     return img.clip(0, 255).astype(np.uint8)
 
 
-def _halve(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-    return img[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean((1, 3)).astype(np.uint8)
-
-
-def _pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
-    out = [img]
-    for _ in range(levels - 1):
-        out.append(_halve(out[-1]))
-    return out
-
-
-def _jpeg(img: np.ndarray) -> bytes:
-    import imagecodecs
-
-    return imagecodecs.jpeg8_encode(img, level=90)
-
-
-_TILED = {
-    "tile": (256, 256),
-    "compression": "jpeg",
-    "compressionargs": {"level": 90},
-    "photometric": "rgb",
-    "metadata": None,
-}
-_STRIPS = {
-    "compression": "jpeg",
-    "compressionargs": {"level": 90},
-    "photometric": "rgb",
-    "metadata": None,
-    "rowsperstrip": 16,
-}
+def level_resolution(mpp: float, level: int) -> dict[str, Any]:
+    """tifffile's resolution options of a level ``2**level`` times coarser than ``mpp``."""
+    res = 1e4 / mpp / 2**level
+    return {"resolution": (res, res), "resolutionunit": "CENTIMETER"}

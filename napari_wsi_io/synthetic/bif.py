@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._pattern import _STRIPS, _TILED, _halve, _pyramid, vendor_pattern
+from ._pattern import STRIPS, TILED, level_resolution, vendor_pattern
+from ._pyramid import halve, pyramid
+
+_XMP = 700  # the TIFF tag that carries BIF's XML
 
 
 def write_bif(
@@ -23,14 +26,42 @@ def write_bif(
 
     path = Path(path)
     height, width = shape
-    main = _pyramid(vendor_pattern(height, width, seed), levels)
-    rows, cols = -(-height // 256), -(-width // 256)
+    main = pyramid(vendor_pattern(height, width, seed), levels)
     mag = 40 * 0.25 / mpp
-    iscan = (
+    encode_info = _encode_info_xml(-(-height // 256), -(-width // 256), overlap)
+    software = "ScanOutputManager 1.1.0.15854"
+    with tifffile.TiffWriter(path, bigtiff=True) as tw:
+        tw.write(
+            vendor_pattern(300, 280, seed + 2),
+            description="Label Image",
+            software=software,
+            extratags=[(_XMP, 1, 0, _iscan_xml(mag, mpp).encode(), True)],
+            **STRIPS,
+        )
+        tw.write(halve(halve(halve(main[0]))), description="Thumbnail", software=software, **STRIPS)
+        for i, m in enumerate(main):
+            tw.write(
+                m,
+                description=f"level={i} mag={mag / 2**i:g} quality=90",
+                software=software,
+                extratags=[(_XMP, 1, 0, encode_info.encode(), True)] if i == 0 else [],
+                **level_resolution(mpp, i),
+                **TILED,
+            )
+    return path
+
+
+def _iscan_xml(mag: float, mpp: float) -> str:
+    """The scanner's <iScan> element: magnification and resolution of level 0."""
+    return (
         '<?xml version="1.0" encoding="utf-8"?><Metadata><iScan CameraCapture="1" '
         f'Magnification="{mag:g}" ScanRes="{mpp}" ScannerModel="VENTANA DP 200" UnitNumber="SYNTH" '
         'BuildVersion="1.1.0.15854" SlideAnnotation="synthetic" ShowLabel="1"/></Metadata>'
     )
+
+
+def _tile_joints(rows: int, cols: int) -> list[tuple[int, int, str]]:
+    """(tile, tile, direction) of each pair of neighbours; tiles are numbered from 1 in a serpentine."""
     joints = []
     for row in range(rows):  # row 0 is the bottom row, walked left to right, the next one back
         for i in range(cols):
@@ -41,32 +72,19 @@ def write_bif(
             if row < rows - 1:
                 above = (row + 1) * cols + (cols - 1 - i) + 1
                 joints.append((number, above, "UP"))
+    return joints
+
+
+def _encode_info_xml(rows: int, cols: int, overlap: tuple[int, int]) -> str:
+    """<EncodeInfo>: a grid of rows x cols 256 px tiles and how each joins its neighbours."""
     joint_xml = "".join(
         f'<TileJointInfo FlagJoined="1" Direction="{d}" Tile1="{a}" Tile2="{b}" '
         f'OverlapX="{overlap[0] if d == "RIGHT" else 0}" OverlapY="{overlap[1] if d == "UP" else 0}" Confidence="100"/>'
-        for a, b, d in joints
+        for a, b, d in _tile_joints(rows, cols)
     )
-    encode = (
-        '<?xml version="1.0" encoding="utf-8"?><EncodeInfo Ver="2"><AoiOrigin><AOI0 OriginX="0" OriginY="0"/></AoiOrigin><SlideStitchInfo>'
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><EncodeInfo Ver="2"><AoiOrigin><AOI0 OriginX="0" OriginY="0"/>'
+        "</AoiOrigin><SlideStitchInfo>"
         f'<ImageInfo AOIScanned="1" AOIIndex="0" Width="256" Height="256" NumRows="{rows}" NumCols="{cols}" '
         f'Pos-X="0" Pos-Y="0">{joint_xml}</ImageInfo></SlideStitchInfo></EncodeInfo>'
     )
-    label = vendor_pattern(300, 280, seed + 2)
-    thumb = _halve(_halve(_halve(main[0])))
-    software = "ScanOutputManager 1.1.0.15854"
-    with tifffile.TiffWriter(path, bigtiff=True) as tw:
-        tw.write(
-            label,
-            description="Label Image",
-            software=software,
-            extratags=[(700, 1, 0, iscan.encode(), True)],
-            **_STRIPS,
-        )
-        tw.write(thumb, description="Thumbnail", software=software, **_STRIPS)
-        for i, m in enumerate(main):
-            extra = [(700, 1, 0, encode.encode(), True)] if i == 0 else []
-            desc = f"level={i} mag={mag / 2**i:g} quality=90"
-            res = 1e4 / mpp / 2**i
-            tw.write(m, description=desc, software=software, extratags=extra, resolution=(res, res),
-                     resolutionunit="CENTIMETER", **_TILED)  # fmt: skip
-    return path

@@ -6,20 +6,9 @@ from typing import Any
 
 import numpy as np
 
-TILED = {
-    "tile": (256, 256),
-    "compression": "jpeg",
-    "compressionargs": {"level": 90},
-    "photometric": "rgb",
-    "metadata": None,
-}
-STRIPS = {
-    "compression": "jpeg",
-    "compressionargs": {"level": 90},
-    "photometric": "rgb",
-    "metadata": None,
-    "rowsperstrip": 16,
-}
+_JPEG = {"compression": "jpeg", "compressionargs": {"level": 90}, "photometric": "rgb", "metadata": None}
+TILED = {**_JPEG, "tile": (256, 256)}
+STRIPS = {**_JPEG, "rowsperstrip": 16}
 
 
 def vendor_pattern(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -58,13 +58,21 @@ def write_aperio_label_macro(tw, label: np.ndarray, macro: np.ndarray) -> None:
 
 def jpeg_svs_label_macro(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The JPEG-tiled SVS's label (printed lines) and macro (the slide glass with tissue)."""
-    rng = np.random.default_rng((seed, 99))
-    label = np.full((400, 400, 3), 250, np.uint8)
-    label[60:340:20, 40:360] = rng.integers(0, 60, (14, 320, 3), dtype=np.uint8)
+    label = _printed_label(400, (60, 40), 20, seed)
     rng = np.random.default_rng((seed, 99))
     macro = np.full((500, 1500, 3), 200, np.uint8)
     macro[50:450, 400:1400] = (he_texture(400, 16.0, rng)[:, :400].repeat(5, axis=1)[:, :1000]).clip(0, 255)
     return label, macro
+
+
+def _printed_label(side: int, margins: tuple[int, int], pitch: int, seed: int) -> np.ndarray:
+    """A white square label with lines of dark print every ``pitch`` rows, ``margins`` (rows, columns) in from
+    its edges."""
+    label = np.full((side, side, 3), 250, np.uint8)
+    lines = range(margins[0], side - margins[0], pitch)
+    ink = np.random.default_rng((seed, 99)).integers(0, 60, (len(lines), side - 2 * margins[1], 3), dtype=np.uint8)
+    label[lines.start : lines.stop : pitch, margins[1] : side - margins[1]] = ink
+    return label
 
 
 # -- JPEG 2000 tiles --
@@ -145,9 +153,7 @@ def aperio_j2k_levels(shape: tuple[int, int], min_level_side: int = 256, seed: i
 
 def _aperio_j2k_label_macro(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A small label (printed lines) and macro (the slide glass with the tissue)."""
-    rng = np.random.default_rng((seed, 99))
-    label = np.full((160, 160, 3), 250, np.uint8)
-    label[20:140:12, 16:144] = rng.integers(0, 60, (10, 128, 3), dtype=np.uint8)
+    label = _printed_label(160, (20, 16), 12, seed)
     macro = np.full((120, 360, 3), 205, np.uint8)
     macro[20:100, 120:340] = aperio_j2k_image((80, 220), seed)
     return label, macro

@@ -111,7 +111,10 @@ def _write_level(f: BinaryIO, scan: _Scan, level: int, shape: tuple[int, int], f
     blocks = max(d for d in range(1, scan.tile_width // mcu_w + 1) if (w // mcu_w) % d == 0)
     jpeg = _Jpeg(scan.quality, scan.subsampling, blocks)
     start = f.tell()
-    starts = _write_level_strip(f, shape, level, (blocks * mcu_w, mcu_h), jpeg, field, scan.seed)
+    if h * w > _NDPI_RENDER_MAX_PIXELS:
+        starts = _write_pooled_strip(f, shape, level, (blocks * mcu_w, mcu_h), jpeg, field, scan.seed)
+    else:
+        starts = _write_rendered_strip(f, shape, jpeg, field, scan.seed)
     if f.tell() >= 1 << 32:
         raise ValueError("NDPI files over 4 GB need McuStartsHighBytes, which this writer does not write")
     res = (round(1e7 / scan.mpp * w / scan.width), 1000)
@@ -265,20 +268,8 @@ def _ndpi_render(shape: tuple[int, int], field: np.ndarray, seed: int) -> np.nda
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _write_level_strip(
-    f: BinaryIO,
-    shape: tuple[int, int],
-    level: int,
-    interval: tuple[int, int],
-    jpeg: _Jpeg,
-    field: np.ndarray,
-    seed: int,
-) -> list[int]:
-    """Write one level's JPEG strip (restart intervals of ``interval`` px) at the file position; return its
-    McuStarts (relative)."""
-    h, w = shape
-    if h * w > _NDPI_RENDER_MAX_PIXELS:
-        return _write_pooled_strip(f, shape, level, interval, jpeg, field, seed)
+def _write_rendered_strip(f: BinaryIO, shape: tuple[int, int], jpeg: _Jpeg, field: np.ndarray, seed: int) -> list[int]:
+    """A small level's strip encoded whole; return its McuStarts (relative)."""
     encoded = _jpeg_with_restarts(_ndpi_render(shape, field, seed), jpeg)
     f.write(encoded)
     return _interval_starts(encoded)
@@ -293,7 +284,8 @@ def _write_pooled_strip(
     field: np.ndarray,
     seed: int,
 ) -> list[int]:
-    """A large level's strip assembled from pooled restart intervals, each followed by its marker."""
+    """A large level's strip assembled from pooled restart intervals of ``interval`` px, each followed by its
+    marker; return its McuStarts (relative)."""
     h, w = shape
     rows, cols = h // interval[1], w // interval[0]
     tissue, paper, header = _ndpi_pool(level, interval, jpeg, seed)

@@ -10,12 +10,17 @@ extra pages with the helpers here.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._pyramid import level_shapes, mean_2x2
 from ._tissue import he_texture
+
+if TYPE_CHECKING:
+    from tifffile import TiffWriter
 
 APERIO_J2K_YCBCR = 33003  # YCbCr components, no colour transform in the codestream; Cb/Cr often half width
 APERIO_J2K_RGB = 33005  # RGB through the codestream's reversible colour transform
@@ -36,14 +41,16 @@ def aperio_description(
     )
 
 
-def write_aperio_thumbnail(tw, thumb: np.ndarray, description: str, rowsperstrip: int | None = None) -> None:
+def write_aperio_thumbnail(
+    tw: TiffWriter, thumb: np.ndarray, description: str, rowsperstrip: int | None = None
+) -> None:
     """The stripped JPEG thumbnail Aperio writes right after level 0."""
     tw.write(
         thumb, photometric="rgb", compression="jpeg", rowsperstrip=rowsperstrip, description=description, metadata=None
     )
 
 
-def write_aperio_label_macro(tw, label: np.ndarray, macro: np.ndarray) -> None:
+def write_aperio_label_macro(tw: TiffWriter, label: np.ndarray, macro: np.ndarray) -> None:
     """The last two pages: the label (LZW) and the macro (JPEG), each named in its ImageDescription."""
     for name, img, compression, subfiletype in (("label", label, "lzw", 1), ("macro", macro, "jpeg", 9)):
         tw.write(
@@ -133,7 +140,8 @@ def encode_aperio_j2k_tile(tile: np.ndarray, compression: int = APERIO_J2K_YCBCR
     return encode_j2k([planes[0], *halves], [(1, 1), (2, 1), (2, 1)])
 
 
-def _aperio_j2k_tiles(img: np.ndarray, tile: int, compression: int, chroma: str):
+def _aperio_j2k_tiles(img: np.ndarray, tile: int, compression: int, chroma: str) -> Iterator[bytes]:
+    """The level's tiles, row by row, as Aperio's codestreams."""
     h, w = img.shape[:2]
     for y in range(0, h, tile):
         for x in range(0, w, tile):

@@ -102,6 +102,7 @@ def _level_options(
 
 
 def _cache_dir() -> Path:
+    """Where the sample slides live (``NAPARI_WSI_IO_CACHE`` or the user cache directory)."""
     from platformdirs import user_cache_dir
 
     return Path(os.environ.get("NAPARI_WSI_IO_CACHE", user_cache_dir("napari-wsi-io")))

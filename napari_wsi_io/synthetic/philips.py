@@ -71,6 +71,7 @@ def _sparse_tiles(img: np.ndarray) -> Iterator[bytes]:
 
 
 def _attribute(name: str, group: str, element: str, vr: str, value: object) -> str:
+    """One <Attribute>: a DICOM-style tag (group, element) with Philips' value type (PMSVR)."""
     return f'<Attribute Name="{name}" Group="{group}" Element="{element}" PMSVR="{vr}">{value}</Attribute>'
 
 

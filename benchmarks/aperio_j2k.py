@@ -38,7 +38,7 @@ def write_files(directory: Path, shape: tuple[int, int]) -> dict[str, Path]:
         path = directory / f"{kind.replace(' ', '-')}-{shape[1]}x{shape[0]}.svs"
         if not path.exists():  # existing files let another version of the reader be timed on the same slides
             from napari_wsi_io.synthetic import write_synthetic_slide
-            from napari_wsi_io.synthetic_vendors import write_aperio_j2k
+            from napari_wsi_io.synthetic.aperio import write_aperio_j2k
 
             if spec is None:
                 write_synthetic_slide(path, shape, tile=256, aperio=True, min_level_side=512)

@@ -22,7 +22,7 @@ import numpy as np
 
 from napari_wsi_io import open_slide
 from napari_wsi_io.synthetic import _cache_dir, write_synthetic_slide
-from napari_wsi_io.synthetic_vendors import write_ndpi
+from napari_wsi_io.synthetic.ndpi import write_ndpi
 
 SHAPE = (16384, 51200)  # (height, width): at least 50,000 px wide
 VIEW = (1920, 1080)

@@ -1,6 +1,6 @@
 """Leica SCN, Ventana BIF, Philips TIFF: does each open right, and how long does opening take?
 
-Writes one slide per vendor layout (``napari_wsi_io.synthetic_vendors``), checks the layout
+Writes one slide per vendor layout (``napari_wsi_io.synthetic``), checks the layout
 against OpenSlide 4 (vendor, level sizes, mpp, associated images, a level-0 region), then
 times ``open_slide`` (auto backend) and ``openslide.OpenSlide``, runs interleaved, each
 counting its median.  ``python benchmarks/vendor_open.py [--width 8000] [--rounds 15]``
@@ -18,7 +18,9 @@ import numpy as np
 import openslide
 
 from napari_wsi_io import open_slide
-from napari_wsi_io.synthetic_vendors import write_bif, write_philips, write_scn
+from napari_wsi_io.synthetic.bif import write_bif
+from napari_wsi_io.synthetic.philips import write_philips
+from napari_wsi_io.synthetic.scn import write_scn
 
 
 def _origin(osl, vendor: str) -> tuple[int, int]:

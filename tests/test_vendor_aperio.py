@@ -18,7 +18,7 @@ import tifffile
 from napari_wsi_io import SlideReadError, open_slide
 from napari_wsi_io.backends import cucim_version
 from napari_wsi_io.backends._j2k import _PROBE, _decoded_half_chroma, j2k_half_chroma, j2k_problem, ycbcr_to_rgb
-from napari_wsi_io.synthetic_vendors import aperio_j2k_levels, rgb_to_ycbcr, write_aperio_j2k
+from napari_wsi_io.synthetic.aperio import aperio_j2k_levels, rgb_to_ycbcr, write_aperio_j2k
 
 needs_cucim = pytest.mark.skipif(cucim_version() is None, reason="cuCIM is not installed")
 

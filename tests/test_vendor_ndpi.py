@@ -13,7 +13,7 @@ import tifffile
 
 from napari_wsi_io import SlideReadError, open_slide
 from napari_wsi_io._reader import slide_layers
-from napari_wsi_io.synthetic_vendors import write_ndpi
+from napari_wsi_io.synthetic.ndpi import write_ndpi
 
 SHAPE = (768, 1536)  # (height, width): 6 x 96 restart intervals of 256 x 8 px at level 0
 

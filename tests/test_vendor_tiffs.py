@@ -1,6 +1,6 @@
 """Leica SCN, Ventana BIF and Philips TIFF, with OpenSlide 4 as the oracle.
 
-The files are generated to each vendor's layout (napari_wsi_io.synthetic_vendors); OpenSlide
+The files are generated to each vendor's layout (napari_wsi_io.synthetic); OpenSlide
 opening them with the right vendor driver is what makes them faithful.
 """
 
@@ -14,7 +14,9 @@ import pytest
 
 from napari_wsi_io import SlideReadError, open_slide
 from napari_wsi_io._reader import slide_layers
-from napari_wsi_io.synthetic_vendors import write_bif, write_philips, write_scn
+from napari_wsi_io.synthetic.bif import write_bif
+from napari_wsi_io.synthetic.philips import write_philips
+from napari_wsi_io.synthetic.scn import write_scn
 
 WRITERS = {"leica": (write_scn, "scn"), "ventana": (write_bif, "bif"), "philips": (write_philips, "tiff")}
 VENDORS = list(WRITERS)
@@ -310,7 +312,7 @@ def test_philips_unstored_tiles_read_as_white_glass(tmp_path, backend):
 def test_unstored_tiles_outside_philips_are_still_damage(tmp_path):
     import tifffile
 
-    from napari_wsi_io.synthetic_vendors import _sparse_tiles
+    from napari_wsi_io.synthetic.philips import _sparse_tiles
 
     image = np.full((512, 768, 3), 120, np.uint8)
     image[:256, :256] = 255

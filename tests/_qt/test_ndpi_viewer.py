@@ -3,7 +3,7 @@
 import numpy as np
 import tifffile
 
-from napari_wsi_io.synthetic_vendors import write_ndpi
+from napari_wsi_io.synthetic.ndpi import write_ndpi
 
 
 def test_ndpi_shows_and_a_corrupt_interval_is_a_notification(make_napari_viewer, qtbot, tmp_path):

@@ -7,7 +7,9 @@ import openslide
 import pytest
 from qtpy.QtCore import Qt
 
-from napari_wsi_io.synthetic_vendors import write_bif, write_philips, write_scn
+from napari_wsi_io.synthetic.bif import write_bif
+from napari_wsi_io.synthetic.philips import write_philips
+from napari_wsi_io.synthetic.scn import write_scn
 
 # Small slides: a viewer only needs to open them.
 WRITERS = {

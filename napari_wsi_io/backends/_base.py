@@ -7,7 +7,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ._tiff import TiffLayout
+from ._tiff_layout import TiffLayout
+from ._tile_reader import TileReader
 
 __all__ = ["Slide"]
 
@@ -27,7 +28,8 @@ class Slide:
         self.path = os.fspath(path)
         self.layout = layout or TiffLayout(self.path)
         self._fd = os.open(self.path, os.O_RDONLY)
-        self.tiles = self.layout.tiles(self._fd, turbojpeg=self._turbojpeg)
+        #: Each level's tiles (a ``TileReader``; ``has_raw_tiles`` says whether their bytes are at hand).
+        self.tiles: list[TileReader] = self.layout.tiles(self._fd, turbojpeg=self._turbojpeg)
         #: Why the preferred backend was not used, when it was not.
         self.fallback_reason: str | None = None
 

@@ -7,7 +7,7 @@ per pair of neighbouring camera tiles (numbered in a serpentine from the bottom 
 they overlap.  OpenSlide lays every tile out at one advance: the tile size less the
 confidence-weighted mean overlap; each tile covers the one before it, and a TIFF tile of a
 level downsampled d times holds d x d such tiles, each laid out on its own.  Without overlap that is the TIFF tile grid;
-with overlap the level is stitched the same way (``Level.remap``), to the nearest pixel where
+with overlap the level is stitched the same way (``LevelPage.remap``), to the nearest pixel where
 OpenSlide blends a fractional position.  Overlapping tiles in several or shifted AOIs are refused.
 """
 
@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .._errors import SlideReadError
-from ._vendor import Level, VendorLayout, parse_xml
+from ._vendor import LevelPage, VendorLayout, parse_xml
 
 _MACRO = ("Label Image", "Label_Image")
 
@@ -162,7 +162,7 @@ def read_layout(tif, pages: list) -> VendorLayout:
 
     encode = _xmp(found[0][0], path, "level 0")
     if encode is None or encode.tag != "EncodeInfo":
-        levels = [Level(page) for page, _ in sorted(found, key=lambda f: -f[0].imagewidth)]
+        levels = [LevelPage(page) for page, _ in sorted(found, key=lambda f: -f[0].imagewidth)]
         return VendorLayout(levels, associated, props, mpp)
     advance, areas = _tile_layout(encode, tile, path)
     levels = []
@@ -172,7 +172,7 @@ def read_layout(tif, pages: list) -> VendorLayout:
             ds = found[0][1] / mag
             # OpenSlide's level is the AOI grid scaled down; what the TIFF holds past it is padding.
             w, h = min(page.imagewidth, math.ceil(extent[0] / ds)), min(page.imagelength, math.ceil(extent[1] / ds))
-            levels.append(Level(page, w, h))
+            levels.append(LevelPage(page, w, h))
         return VendorLayout(levels, associated, props, mpp)
     # Overlapping tiles: stitched like OpenSlide, each level's tiles holding ds x ds level-0 tiles.
     if len(areas) != 1 or areas[0][:2] != (0, 0) or areas[0][4][0] != 0:
@@ -186,5 +186,5 @@ def read_layout(tif, pages: list) -> VendorLayout:
         if ds != round(ds) or tile[0] % ds or tile[1] % ds:
             raise SlideReadError(path, f"Ventana level at {mag:g}x: downsample {ds:g} does not divide the tiles")
         ys, xs = _stitch_axis(rows, tile[1], advance[1], ds), _stitch_axis(cols, tile[0], advance[0], ds)
-        levels.append(Level(page, len(xs), len(ys), remap=(ys, xs)))
+        levels.append(LevelPage(page, len(xs), len(ys), remap=(ys, xs)))
     return VendorLayout(levels, associated, props, mpp)

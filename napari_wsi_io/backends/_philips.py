@@ -15,7 +15,7 @@ import math
 
 from .._errors import SlideReadError
 from ._jpeg import jpeg_frame
-from ._vendor import EmbeddedJpeg, Level, VendorLayout, parse_xml
+from ._vendor import EmbeddedJpeg, LevelPage, VendorLayout, parse_xml
 
 _SCANNED = "PIM_DP_SCANNED_IMAGES"
 _REPRESENTATIONS = "PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE"
@@ -118,14 +118,14 @@ def read_layout(tif, pages: list) -> VendorLayout:
     w0, h0 = level_pages[0].imagewidth, level_pages[0].imagelength
     sx0, sy0 = _spacing(spacings[0].text, path, "level 0")
     # Philips leaves blank tiles unstored; they show as white glass (cuCIM's Philips background).
-    levels = [Level(level_pages[0], fill=255)]
+    levels = [LevelPage(level_pages[0], fill=255)]
     for i, (page, node) in enumerate(zip(level_pages[1:], spacings[1:]), 1):
         sx, sy = _spacing(node.text, path, f"level {i}")
         ds = round((sx / sx0 + sy / sy0) / 2)
         if ds < 1:
             raise SlideReadError(path, f"Philips XML: level {i} is finer than level 0")
         # The padding past this size is not image (black tiles' edges).
-        levels.append(Level(page, int(w0 / ds), int(h0 / ds), fill=255))
+        levels.append(LevelPage(page, int(w0 / ds), int(h0 / ds), fill=255))
 
     for name, kind in (("label", "LABELIMAGE"), ("macro", "MACROIMAGE")):
         if name not in associated and (image := _embedded(scanned, kind)) is not None:

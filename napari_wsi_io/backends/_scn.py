@@ -13,7 +13,7 @@ import base64
 import binascii
 
 from .._errors import SlideReadError
-from ._vendor import Level, VendorLayout, parse_xml
+from ._vendor import LevelPage, VendorLayout, parse_xml
 
 _NAMESPACES = ("http://www.leica-microsystems.com/scn/2010/03/10", "http://www.leica-microsystems.com/scn/2010/10/01")
 
@@ -80,7 +80,7 @@ def read_layout(tif, pages: list) -> VendorLayout:
             raise SlideReadError(
                 path, f"Leica XML: level {i} is {w}x{h}, its IFD {ifd} is {p.imagewidth}x{p.imagelength}"
             )
-        levels.append(Level(p))
+        levels.append(LevelPage(p))
     width, height = dims[0][1], dims[0][2]
     if width < 1 or height < 1 or nm[0] < 1 or nm[1] < 1:
         raise SlideReadError(path, "Leica XML: the main image has no size")

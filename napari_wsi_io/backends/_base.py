@@ -106,13 +106,6 @@ class Slide:
         w, h = self.level_dimensions[level]
         return (h, w, self.samples) if self.samples > 1 else (h, w)
 
-    def get_best_level_for_downsample(self, downsample: float) -> int:
-        best = 0
-        for i, d in enumerate(self.level_downsamples):
-            if d <= downsample * 1.01:
-                best = i
-        return best
-
     def read_associated(self, name: str) -> np.ndarray:
         """An associated image (label, macro, thumbnail), decoded with the same checks as a level."""
         tiles = self.layout.associated_tiles(name, self._fd)

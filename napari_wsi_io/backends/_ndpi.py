@@ -12,6 +12,7 @@ is decoded in one call, never the whole strip.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from .._errors import SlideReadError
 from ._jpeg import JpegChecker
 from ._tiff_page import LevelSource, PixelFormat
 from ._vendor import LevelPage, VendorLayout
+
+if TYPE_CHECKING:
+    from ._tile_decode import TiffTiles
 
 __all__ = ["RestartIntervals", "decode_strip", "read_layout", "restart_intervals"]
 
@@ -238,7 +242,7 @@ class RestartIntervals:
         """One interval as a JPEG of its own (the decoders stop at its end, before the marker)."""
         return self.header + data + _EOI
 
-    def problem(self, tiles, ty: int, tx: int, data: bytes) -> str | None:
+    def problem(self, tiles: TiffTiles, ty: int, tx: int, data: bytes) -> str | None:
         """What is wrong with the JPEG ``raw`` made of one interval."""
         body = np.frombuffer(data, np.uint8)[len(self.header) : len(data) - 2]
         last = ty * self.cols + tx == self.rows * self.cols - 1
@@ -248,7 +252,7 @@ class RestartIntervals:
         # The header, and the interval as the decoder takes it (its marker left out).
         return self.checker.problem(data[: len(data) - 4] + _EOI)
 
-    def read_into(self, tiles, out: np.ndarray, y: int, x: int) -> None:
+    def read_into(self, tiles: TiffTiles, out: np.ndarray, y: int, x: int) -> None:
         """Decode the intervals under ``out`` (h, w, samples) at (y, x), a band of rows per call."""
         h, w = out.shape[:2]
         rows, cols = tiles.tile_range(y, x, h, w)
@@ -264,7 +268,7 @@ class RestartIntervals:
                 y1, x1 = min(y + h, r1 * th), min(x + w, c1 * tw)
                 out[y0 - y : y1 - y, x0 - x : x1 - x] = block[y0 - r0 * th : y1 - r0 * th, x0 - c0 * tw : x1 - c0 * tw]
 
-    def _decode(self, tiles, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    def _decode(self, tiles: TiffTiles, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         import imagecodecs
 
         from .._scratch import scratch

@@ -67,16 +67,18 @@ def describe_level(
     restart = _ndpi_restart_intervals(src, fmt, tiff_size)
     index = tiff_tile_index(src, fmt, tiff_size, restart, fill)
     jpeg = _jpeg_checker(src, fmt, index, restart)
+    decoder = _tile_decoder(page, fmt)
     index = _fit_size(src, index, size)
+    remap = _stitching(src, index, remap)
     return TiffLevel(
         **field_values(fmt),
         **field_values(index),
         path=path,
         jpeg=jpeg,
         restart=restart,
-        remap=_stitching(src, index, remap),
+        remap=remap,
         jpegtables=page.jpegtables,
-        tile_decoder=_tile_decoder(page, fmt),
+        tile_decoder=decoder,
     )
 
 

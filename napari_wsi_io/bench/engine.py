@@ -237,7 +237,7 @@ def _configs(plan: BenchPlan, slide: Slide, levels: list[int], backends: list[st
         tiles = slide.tiles[level]
         tile_rows = [(0, y, w, min(tiles.tile_height, h - y)) for y in range(0, h, tiles.tile_height)]
         # The decode limit decodes the file's own tiles; formats OpenSlide alone reads have none to hand.
-        for repeat in range(plan.repeats if tiles.bytecounts is not None else 0):
+        for repeat in range(plan.repeats if tiles.has_raw_tiles else 0):
             configs.append(_Config(level, "imagecodecs", "decode-limit", "tiles", cores(), repeat, (w, h), tile_rows))
         for repeat in range(plan.repeats):
             for backend in backends:

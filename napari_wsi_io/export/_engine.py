@@ -144,8 +144,8 @@ def _tree_size(root: Path) -> int:
 
 
 def _source_bytes(slide: Slide, levels: list[int]) -> int | None:
-    counts = [slide.tiles[level].bytecounts for level in levels]
-    return None if any(c is None for c in counts) else int(sum(int(c.sum()) for c in counts))
+    tiles = [slide.tiles[level] for level in levels]
+    return int(sum(int(t.bytecounts.sum()) for t in tiles)) if all(t.has_raw_tiles for t in tiles) else None
 
 
 def _publish(partial: Path, out: Path, overwrite: bool) -> None:

@@ -10,7 +10,6 @@ import contextlib
 import multiprocessing
 import signal
 import sys
-import time
 import types
 
 __all__ = ["spawn_context", "spawned_without_main", "work"]
@@ -64,11 +63,8 @@ def work(worker: int, path: str, backend: str, level: int, tasks: list, sink_spe
         for index, region in tasks:
             if conn.poll():  # "stop"
                 return
-            start = time.perf_counter()
-            target = sink.target(region)
-            read(region, target)
-            sink.commit(region, target)
-            conn.send(("task", index, start, time.perf_counter()))
+            start, end = sink.fill(region, read)
+            conn.send(("task", index, start, end))
         conn.send(("done",))
     except (EOFError, BrokenPipeError):  # the parent is gone or gave up on us
         pass

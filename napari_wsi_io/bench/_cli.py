@@ -9,8 +9,9 @@ __all__ = ["add_parser", "default_level", "run"]
 
 _DEFAULT_MAX_MEGAPIXELS = 200
 _EPILOG = """\
-The decode limit (every tile decoded by libjpeg-turbo on one core, times the cores)
-is always measured; each result is also given as a fraction of it.  Example:
+The decode limit (every compressed tile decoded on one core, times the cores: JPEG
+tiles by libjpeg-turbo, other codecs by tifffile's) is always measured; each result
+is also given as a fraction of it.  Example:
   napari-wsi-io bench slide.svs --level 2 --strategy threads,processes,cucim --workers 1,2,4 \\
       --backend cucim,openslide --sink assemble --json out.json --plot out.png
 """
@@ -59,7 +60,12 @@ def _positive(text: str) -> int:
 
 def add_parser(subparsers) -> None:
     from ..backends import BACKENDS
-    from .engine import CHUNKINGS, SINKS, STRATEGIES
+    from .plan import BenchPlan
+    from .regions import CHUNKINGS
+    from .sinks import SINKS
+    from .strategies import STRATEGIES
+
+    defaults = BenchPlan(path="")
 
     p = subparsers.add_parser(
         "bench",
@@ -78,12 +84,22 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--strategy",
         type=_names(STRATEGIES),
-        default=["serial", "threads", "processes", "cucim"],
-        help=f"{', '.join(STRATEGIES)} (default serial,threads,processes,cucim)",
+        default=defaults.strategies,
+        help=f"{', '.join(STRATEGIES)} (default {','.join(defaults.strategies)})",
     )
-    p.add_argument("--chunk", type=_names(CHUNKINGS), default=["tiles"], help="rows, columns, tiles (default tiles)")
+    p.add_argument(
+        "--chunk",
+        type=_names(CHUNKINGS),
+        default=defaults.chunkings,
+        help=f"{', '.join(CHUNKINGS)} (default {','.join(defaults.chunkings)})",
+    )
     p.add_argument("--chunk-size", type=_positive, default=None, help="region side in pixels (default: file tiles)")
-    p.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
+    p.add_argument(
+        "--workers",
+        type=_ints,
+        default=defaults.workers,
+        help=f"worker counts (default {','.join(map(str, defaults.workers))})",
+    )
     p.add_argument(
         "--backend",
         type=_names(tuple(BACKENDS)),
@@ -179,8 +195,10 @@ def save_plot(result, path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import BenchPlan, run_plan, save_csv, save_json
+    from .engine import run_plan
+    from .plan import BenchPlan
     from .readers import open_cpu
+    from .records import save_csv, save_json
 
     levels = args.level
     if levels == "auto":

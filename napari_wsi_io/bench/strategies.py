@@ -15,13 +15,11 @@ and make its label.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
-from multiprocessing.connection import wait
 from typing import Protocol
 
 import numpy as np
@@ -47,7 +45,6 @@ __all__ = [
     "time_whole_level",
 ]
 
-_POLL_S = 0.05  # how often a waiting driver looks at the cancel flag
 _EXIT_S = 5.0  # how long finished workers get to exit before they are terminated
 
 
@@ -122,63 +119,18 @@ def run_processes(job: Job) -> None:
                 conns.append(parent)
         job.pids[:] = [p.pid for p in procs]
         owner = {c: w for w, c in enumerate(conns)}
-        _await_all(job, procs, conns, owner, "ready")
+        _workers.await_all(job, procs, conns, owner, "ready")
         job.start_clock()
         for c in conns:
             c.send("go")
-        _await_all(job, procs, conns, owner, "done")
+        _workers.await_all(job, procs, conns, owner, "done")
         job.stop_clock()
         finished = True
     finally:
         # After "done" the workers are exiting; after a cancel or an error there is nothing
         # of theirs worth waiting for (the parent removes the shared array and the store).
-        _stop_processes(procs, conns, _EXIT_S if finished else 0.05)
+        _workers.stop_processes(procs, conns, _EXIT_S if finished else 0.05)
         job.pids.clear()
-
-
-def _await_all(job: Job, procs: list, conns: list, owner: dict, until: str) -> None:
-    """Handle worker messages until every worker has sent ``until``; raise a worker's error."""
-    waiting = set(conns)
-    while waiting:
-        job.check()
-        for conn in wait(list(waiting), timeout=_POLL_S):
-            try:
-                msg = conn.recv()
-            except EOFError:
-                proc = procs[owner[conn]]
-                proc.join(1.0)
-                raise RuntimeError(
-                    f"benchmark worker {owner[conn]} exited unexpectedly (code {proc.exitcode})"
-                ) from None
-            if msg[0] == "task":
-                _, index, start, end = msg
-                job.task_done(owner[conn], start, end, job.regions[index])
-            elif msg[0] == "error":
-                raise msg[1]
-            elif msg[0] == until:
-                waiting.discard(conn)
-
-
-def _stop_processes(procs: list, conns: list, grace: float) -> None:
-    """Ask workers to stop, give them ``grace`` seconds, then terminate (and kill) the rest."""
-    for conn in conns:
-        with contextlib.suppress(OSError, ValueError):
-            conn.send("stop")
-    deadline = time.monotonic() + grace
-    for proc in procs:
-        proc.join(max(0.0, deadline - time.monotonic()))
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in procs:
-        proc.join(0.5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    for conn in conns:
-        conn.close()
-    for proc in procs:
-        proc.close()
 
 
 def _cucim_location(job: Job, x: int, y: int) -> tuple[int, int]:

@@ -59,14 +59,6 @@ def _positive(text: str) -> int:
 
 
 def add_parser(subparsers) -> None:
-    from ..backends import BACKENDS
-    from .plan import BenchPlan
-    from .regions import CHUNKINGS
-    from .sinks import SINKS
-    from .strategies import STRATEGIES
-
-    defaults = BenchPlan(path="")
-
     p = subparsers.add_parser(
         "bench",
         help="how fast a slide level loads, by backend, strategy, chunking and worker count",
@@ -81,6 +73,22 @@ def add_parser(subparsers) -> None:
         default="auto",
         help=f"level number(s) or 'all' (default: the largest level of at most {_DEFAULT_MAX_MEGAPIXELS} megapixels)",
     )
+    _add_plan_options(p)
+    p.add_argument("--json", metavar="OUT", help="write every record, with its tasks, as JSON")
+    p.add_argument("--csv", metavar="OUT", help="write every record as CSV")
+    p.add_argument("--plot", metavar="OUT.png", help="save the plots in one figure")
+    p.set_defaults(func=run)
+
+
+def _add_plan_options(p: argparse.ArgumentParser) -> None:
+    """What to measure; the defaults are ``BenchPlan``'s, except that the CLI compares three backends."""
+    from ..backends import BACKENDS
+    from .plan import BenchPlan
+    from .regions import CHUNKINGS
+    from .sinks import SINKS
+    from .strategies import STRATEGIES
+
+    defaults = BenchPlan(path="")
     p.add_argument(
         "--strategy",
         type=_names(STRATEGIES),
@@ -109,15 +117,14 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--sink",
         choices=SINKS,
-        default="discard",
-        help="discard (decode only), assemble (one array in memory) or zarr (a temporary store); default discard",
+        default=defaults.sink,
+        help="discard (decode only), assemble (one array in memory) or zarr (a temporary store); "
+        f"default {defaults.sink}",
     )
-    p.add_argument("--repeat", type=_positive, default=1, help="repeats of every configuration (the best counts)")
+    p.add_argument(
+        "--repeat", type=_positive, default=defaults.repeats, help="repeats of every configuration (the best counts)"
+    )
     p.add_argument("--batch-size", type=_positive, default=None, help="cucim-batch batch size (default: workers)")
-    p.add_argument("--json", metavar="OUT", help="write every record, with its tasks, as JSON")
-    p.add_argument("--csv", metavar="OUT", help="write every record as CSV")
-    p.add_argument("--plot", metavar="OUT.png", help="save the plots in one figure")
-    p.set_defaults(func=run)
 
 
 def default_level(slide) -> int:

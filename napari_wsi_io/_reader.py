@@ -1,4 +1,5 @@
-"""A whole slide (TIFF-based, an OpenSlide format, a DICOM folder) as one lazy multiscale layer, grey or RGB.
+"""A whole slide (TIFF-based, an OpenSlide format, a DICOM folder) as one lazy multiscale layer, grey or RGB;
+a slide that stores channels (OME-TIFF, QPTIFF) as a layer per channel (``_channel_layers``).
 
 Nothing here needs Qt or a viewer (scripts read slides through it too); napari's reader command wraps it.
 """
@@ -10,6 +11,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from ._channel_layers import channel_layers, contrast_limits, sample_pixels
 from ._errors import SlideReadError
 from .backends import Slide, dicom_file, is_tiff_file, open_slide, openslide_format
 from .pyramid import display_pyramid
@@ -75,7 +77,7 @@ def _units(mpp) -> tuple[str, str]:
 
 
 def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[LayerData]:
-    """The slide as one multiscale image layer (its associated images: ``associated_layers``)."""
+    """The slide as one multiscale image layer, or one per channel (its associated images: ``associated_layers``)."""
     slide = open_slide(path, backend)
     mpp = slide.mpp
     scale = (mpp[1], mpp[0]) if mpp else (1.0, 1.0)
@@ -90,7 +92,12 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
         "associated_images": list(slide.associated_images),
         "properties": slide.properties,
     }
-    limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
+    if slide.channels is not None:
+        return channel_layers(slide, _notify, metadata)
+    if slide.dtype.kind in "ui" and slide.dtype.itemsize <= 2:
+        limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
+    else:  # 32-bit or floating-point grey: the dtype's range says nothing about the data
+        limits = contrast_limits(sample_pixels(slide))
     kwargs = {
         "name": Path(slide.path).stem,
         "multiscale": True,

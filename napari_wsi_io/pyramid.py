@@ -27,11 +27,13 @@ from ._display.reads import Read, frame_read, slicing_in_frame
 from ._display.state import PyramidDisplayState, Subscription
 from ._errors import SlideReadError
 from ._level_array import LevelArray, default_chunk
+from ._plane_stack import PlaneStack, StackedDisplay
 from ._prefetch import prefetch_enabled
 from .backends import Slide
 
 __all__ = [
     "LevelArray",
+    "PlaneStack",
     "PyramidDisplayState",
     "Read",
     "Subscription",
@@ -171,9 +173,12 @@ def close_display_pyramid(levels: list) -> None:
             state.close()
 
 
-def display_state(level: object) -> PyramidDisplayState | None:
+def display_state(level: object) -> PyramidDisplayState | StackedDisplay | None:
     """The display state shared by the levels of a ``display_pyramid`` (pass one: the dask array or its
-    ``LevelArray``); None for anything else.  A viewer ``subscribe``s to it to hear about chunks drawn coarse.
+    ``LevelArray``), or of a layer's planes (a ``PlaneStack`` level: ``StackedDisplay``); None for anything
+    else.  A viewer ``subscribe``s to it to hear about chunks drawn coarse.
     """
+    if isinstance(level, PlaneStack):
+        return level.display
     source = getattr(level, "source", level)
     return source.display if isinstance(source, LevelArray) else None

@@ -4,8 +4,10 @@ Every backend starts here: the layout decides whether cuCIM may see the file
 (``_cucim_safety``), supplies the metadata (cuCIM reports no Aperio MPP), and
 hands each backend its levels' tiles (``_tile_decode``) bound to the slide's
 file descriptor.  Which IFDs are levels is the vendor's rule: a vendor module
-(``_ndpi``, ``_scn``, ``_bif``, ``_philips``) or, for generic TIFF, Aperio and
-OME-TIFF, the first image and its reductions (``_generic_layout`` below).
+(``_ndpi``, ``_scn``, ``_bif``, ``_philips``; ``_ome`` and ``_qptiff`` for slides
+with channels, whose every plane is described here too: ``plane_levels``) or, for
+generic TIFF, Aperio and RGB OME-TIFF, the first image and its reductions
+(``_generic_layout`` below).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 from pathlib import Path
 
 from .._errors import SlideReadError
+from ._channels import ChannelLayout, PlaneKey, describe_planes
 from ._cucim_safety import find_cucim_problem
 from ._tiff_level import TiffLevel, describe_level
 from ._tile_decode import EmbeddedTiles, TiffTiles
@@ -26,6 +29,7 @@ from ._vendor import EmbeddedJpeg, LevelPage, VendorLayout
 __all__ = ["TiffLayout", "is_tiff_file"]
 
 _MAX_PAGES = 256
+_MAX_CHANNEL_PAGES = 1 << 14  # a slide with channels has a page per channel, plane and level
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
@@ -64,6 +68,8 @@ _VENDOR_MODULES: dict[str, str] = {
     "leica": "._scn",
     "ventana": "._bif",
     "philips": "._philips",
+    "ome": "._ome",  # None for an RGB OME-TIFF: the generic rules
+    "qptiff": "._qptiff",  # None for a brightfield QPTIFF: the generic rules
 }
 
 
@@ -75,6 +81,7 @@ def _vendor(tif) -> str:
         ("is_bif", "ventana"),
         ("is_philips", "philips"),
         ("is_ome", "ome"),
+        ("is_qpi", "qptiff"),
     ):
         if getattr(tif, attr, False):
             return name
@@ -159,18 +166,23 @@ class TiffLayout:
         self.vendor = _vendor(self._tif)
         self.uses_subifds = bool(pages[0].subifds)
         module = _VENDOR_MODULES.get(self.vendor)
-        layout = (
-            importlib.import_module(module, __package__).read_layout(self._tif, pages)
-            if module
-            else self._generic_layout(pages)
-        )
+        layout = importlib.import_module(module, __package__).read_layout(self._tif, pages) if module else None
+        layout = layout or self._generic_layout(pages)
         if not layout.levels:
             raise SlideReadError(self.path, f"no pyramid levels found in this {self.vendor} file")
+        #: The channels and their planes, for a slide that stores channels; else None.
+        self.channels: ChannelLayout | None = layout.channels
+        #: Every plane's levels (``_channels.describe_planes``), for a slide that stores channels.
+        self.plane_levels: dict[PlaneKey, list[TiffLevel]] = {}
         self.level_pages = [level.page for level in layout.levels]
-        self.levels: list[TiffLevel] = [
-            describe_level(self.path, level.page, i, self.file_size, level.size, level.fill, level.remap)
-            for i, level in enumerate(layout.levels)
-        ]
+        if self.channels is not None:
+            self.plane_levels = describe_planes(self.path, self.channels, self.file_size)
+            self.levels: list[TiffLevel] = self.plane_levels[(self.channels.channels[0].index, 0, 0)]
+        else:
+            self.levels = [
+                describe_level(self.path, level.page, i, self.file_size, level.size, level.fill, level.remap)
+                for i, level in enumerate(layout.levels)
+            ]
         self.associated_pages = {
             name: p for name, p in layout.associated.items() if p.shape and 0 < p.imagewidth * p.imagelength <= 1 << 26
         }
@@ -191,9 +203,11 @@ class TiffLayout:
 
     def _main_pages(self) -> list:
         pages, seen = [], set()
+        first = self._tif.pages.first
+        most = _MAX_CHANNEL_PAGES if first.is_qpi or first.is_ome else _MAX_PAGES
         for page in self._tif.pages:
             # A loop in the IFD chain can hand back the same IFD again: stop there.
-            if page is None or len(pages) >= _MAX_PAGES or page.offset in seen:
+            if page is None or len(pages) >= most or page.offset in seen:
                 break
             seen.add(page.offset)
             pages.append(page.keyframe if hasattr(page, "keyframe") else page)
@@ -226,6 +240,10 @@ class TiffLayout:
     def tiles(self, fd: int, turbojpeg: bool = False) -> list[TiffTiles]:
         """The levels' tiles, read through ``fd``; ``turbojpeg`` also refuses JPEG tiles TurboJPEG cannot decode."""
         return [TiffTiles.reading(level, fd, turbojpeg) for level in self.levels]
+
+    def plane_tiles(self, key: PlaneKey, fd: int) -> list[TiffTiles]:
+        """The tiles of one plane's levels (a slide with channels), read through ``fd``."""
+        return [TiffTiles.reading(level, fd) for level in self.plane_levels[key]]
 
     def associated_tiles(self, name: str, fd: int) -> TiffTiles | EmbeddedTiles:
         """The tiles (strips) of an associated image, checked like a level's."""

@@ -12,7 +12,9 @@ Contrast limits come from the data (percentiles of the coarsest level), never th
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 
 import numpy as np
@@ -26,7 +28,7 @@ from .pyramid import display_pyramid, display_state
 __all__ = ["channel_layers", "contrast_limits", "sample_pixels"]
 
 _PERCENTILES = (0.5, 99.5)
-_SAMPLE_PIXELS = 1 << 22  # the coarsest level is read whole up to this; larger, a grid of tiles of it
+_SAMPLE_PIXELS = 1 << 21  # the coarsest level is read whole up to this; larger, a grid of tiles of it
 _SAMPLE_TILES = 16
 
 
@@ -87,18 +89,22 @@ def channel_layers(slide: Slide, on_error: Callable[[SlideReadError], None] | No
     units = (("pixel",) if t_count > 1 else ()) + (
         ("micrometer" if layout.z_spacing else "pixel",) if z_count > 1 else ()
     )
+    planes = {
+        ch.index: [slide.plane((ch.index, t, z)) for t in range(t_count) for z in range(z_count)]
+        for ch in layout.channels
+    }
+    middle = (t_count // 2) * z_count + z_count // 2  # the plane the sliders start on
+    limits = _limits_by_channel({c: p[middle] for c, p in planes.items()})
     layers = []
     for channel in layout.channels:
-        planes = [slide.plane((channel.index, t, z)) for t in range(t_count) for z in range(z_count)]
-        levels = _levels(planes, lead, on_error)
-        middle = planes[(t_count // 2 * z_count if t_count > 1 else 0) + z_count // 2]
+        levels = _levels(planes[channel.index], lead, on_error)
         kwargs = {
             "name": channel.name,
             "multiscale": True,
             "rgb": False,
             "colormap": _hex(channel.display_color),
             "blending": "additive",
-            "contrast_limits": contrast_limits(sample_pixels(middle)),
+            "contrast_limits": limits[channel.index],
             "scale": (*lead_scale, *scale),
             "units": (*units, yx_unit, yx_unit),
             "cache": False,
@@ -106,6 +112,13 @@ def channel_layers(slide: Slide, on_error: Callable[[SlideReadError], None] | No
         }
         layers.append((levels, kwargs, "image"))
     return layers
+
+
+def _limits_by_channel(planes: dict[int, Slide]) -> dict[int, tuple[float, float]]:
+    """Each channel's contrast limits, the channels sampled in parallel (decoders release the GIL)."""
+    with ThreadPoolExecutor(min(len(planes), os.cpu_count() or 1)) as pool:
+        limits = pool.map(lambda plane: contrast_limits(sample_pixels(plane)), planes.values())
+        return dict(zip(planes, limits))
 
 
 def _levels(planes: list[Slide], lead: tuple[int, ...], on_error) -> list:

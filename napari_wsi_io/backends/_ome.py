@@ -131,7 +131,8 @@ def _ome_series(tif, sizes: dict[str, int], path: str) -> list:
         raise SlideReadError(path, f"the OME-XML cannot be read ({exc})") from None
     named = sizes["T"] * sizes["C"] * sizes["Z"]
     if not series or series[0].kind != "ome":
-        raise SlideReadError(path, f"the OME-XML names {named} planes but does not say where they are stored")
+        planes = f"{named} plane" + ("s" if named != 1 else "")
+        raise SlideReadError(path, f"the OME-XML names {planes} but does not map them to the file's images (TiffData)")
     first = series[0]
     if getattr(first, "multifile", False):
         raise SlideReadError(path, "the images lie in several files (multi-file OME-TIFF is not supported)")

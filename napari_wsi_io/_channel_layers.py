@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -42,10 +42,10 @@ def sample_pixels(slide: Slide) -> np.ndarray:
     w, h = slide.level_dimensions[level]
     if w * h <= _SAMPLE_PIXELS:
         return slide.read_level(level, 0, 0, w, h)
-    tiles = slide.tiles[level]
-    rows = np.linspace(0, tiles.rows - 1, 4).round().astype(int)
-    cols = np.linspace(0, tiles.cols - 1, _SAMPLE_TILES // 4).round().astype(int)
-    parts = [tiles.decode(int(r), int(c)).ravel() for r in np.unique(rows) for c in np.unique(cols)]
+    tw, th = slide.level_tile_sizes[level]
+    ys = np.unique(np.linspace(0, (h - 1) // th, 4).round().astype(int)) * th
+    xs = np.unique(np.linspace(0, (w - 1) // tw, _SAMPLE_TILES // 4).round().astype(int)) * tw
+    parts = [slide.read_level(level, int(x), int(y), min(tw, w - x), min(th, h - y)).ravel() for y in ys for x in xs]
     return np.concatenate(parts)
 
 
@@ -114,11 +114,24 @@ def channel_layers(slide: Slide, on_error: Callable[[SlideReadError], None] | No
     return layers
 
 
+def _limits(plane: Slide) -> tuple[tuple[float, float], str | None]:
+    """A channel's contrast limits from its pixels; where a damaged tile stops that, the dtype's range and why."""
+    try:
+        return contrast_limits(sample_pixels(plane)), None
+    except SlideReadError as exc:
+        dtype = np.dtype(plane.dtype)
+        full = (float(np.iinfo(dtype).min), float(np.iinfo(dtype).max)) if dtype.kind in "ui" else (0.0, 1.0)
+        return full, f"{exc} (contrast limits: the data type's range)"
+
+
 def _limits_by_channel(planes: dict[int, Slide]) -> dict[int, tuple[float, float]]:
     """Each channel's contrast limits, the channels sampled in parallel (decoders release the GIL)."""
     with ThreadPoolExecutor(min(len(planes), os.cpu_count() or 1)) as pool:
-        limits = pool.map(lambda plane: contrast_limits(sample_pixels(plane)), planes.values())
-        return dict(zip(planes, limits))
+        results = dict(zip(planes, pool.map(_limits, planes.values())))
+    for _, message in results.values():
+        if message:
+            warnings.warn(message, stacklevel=3)
+    return {c: limits for c, (limits, _) in results.items()}
 
 
 def _levels(planes: list[Slide], lead: tuple[int, ...], on_error) -> list:

@@ -159,3 +159,19 @@ def test_damaged_channel_page_names_the_channel(tmp_path):
     patch_tag(path, 2, 259, 34999)  # channel 2's compression: unknown
     with pytest.raises(SlideReadError, match=rf"cannot read {path}: channel 2 \('CD8'\): level 0: unsupported"):
         open_slide(path)
+
+
+def test_damaged_channel_tile_names_the_channel_and_opening_still_works(tmp_path):
+    from conftest import corrupt_tile
+
+    path = write_qptiff(tmp_path / "tile.qptiff", shape=(300, 400), levels=2, tile=128, compression="zlib")
+    with tifffile.TiffFile(path) as tif:  # channel 1's level 1 page, the coarsest (sampled for the contrast)
+        page = next(
+            i for i, p in enumerate(tif.pages) if "ReducedResolution" in p.description and "CD3" in p.description
+        )
+    corrupt_tile(path, page, 0)
+    with pytest.warns(UserWarning, match=rf"cannot read {path}: channel 1 \('CD3'\): level 1, tile \(0, 0\)"):
+        layers = read_slide(path)
+    assert len(layers) == 5
+    with open_slide(path) as slide, pytest.raises(SlideReadError, match=r"channel 1 \('CD3'\): level 1, tile \(0, 0\)"):
+        slide.plane((1, 0, 0)).read_level(1, 0, 0, 8, 8)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import SlideReadError
 from ._base import Slide
-from ._channels import Channel, PlaneKey
+from ._channels import Channel, PlaneKey, plane_label
 
 __all__ = ["PlaneSlide"]
 
@@ -42,8 +43,16 @@ class PlaneSlide(Slide):
     def channel(self) -> Channel:
         return next(ch for ch in self.layout.channels.channels if ch.index == self.key[0])
 
+    @property
+    def label(self) -> str:
+        """How messages name the plane: its channel, and t and z where the slide has several."""
+        return plane_label(self.layout.channels, self.key)
+
     def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
-        self.tiles[level].read_into(out, y, x)
+        try:
+            self.tiles[level].read_into(out, y, x)
+        except SlideReadError as exc:  # a damaged tile: say which channel it belongs to
+            raise SlideReadError(self.path, f"{self.label}: {exc.reason}") from None
 
 
 def _reopened_plane(path: str, key: PlaneKey) -> PlaneSlide:

@@ -4,7 +4,7 @@ What napari's ``channel_axis`` would give (a layer per channel, named and colour
 built here instead: ``channel_axis`` splits a layer by slicing its levels, and those slices are plain
 dask arrays that would lose the chunk cache, prefetch and coarse stand-ins and decode every channel.
 Each layer here is a display pyramid over its own channel's planes (``backends._plane``), so it decodes
-only its channel's tiles; T and Z, where the slide has them, are slider axes (``_plane_stack``).
+only its channel's tiles; T and Z, where the slide has them, are slider axes (``_display.stack``).
 
 Contrast limits come from the data (percentiles of the coarsest level), never the dtype's range: a
 16-bit fluorescence channel rarely spans more than a few thousand grey values.
@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._display.stack import PlaneStack, StackedDisplay
 from ._errors import SlideReadError
-from ._plane_stack import PlaneStack, StackedDisplay
 from .backends import Slide
 from .backends._channels import Channel
 from .pyramid import display_pyramid, display_state

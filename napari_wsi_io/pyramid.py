@@ -24,10 +24,10 @@ import numpy as np
 
 from ._cache import TileCache, tile_cache
 from ._display.reads import Read, frame_read, slicing_in_frame
+from ._display.stack import PlaneStack, StackedDisplay
 from ._display.state import PyramidDisplayState, Subscription
 from ._errors import SlideReadError
 from ._level_array import LevelArray, default_chunk
-from ._plane_stack import PlaneStack, StackedDisplay
 from ._prefetch import prefetch_enabled
 from .backends import Slide
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ._display.state import PyramidDisplayState, Subscription
+from .state import PyramidDisplayState, Subscription
 
 __all__ = ["PlaneStack", "StackedDisplay", "StackedSubscription"]
 

@@ -3,7 +3,7 @@
 ``open_slide`` probes the TIFF structure with tifffile (IFDs only), sends the
 file to cuCIM when cuCIM reads it correctly and safely, and otherwise to the
 fallback.  Formats that are not TIFF (MIRAX, VMS/VMU, DICOM, Sakura) go to
-OpenSlide.  ``NAPARI_WSI_IO_BACKEND`` forces a backend.
+OpenSlide; Zeiss CZI to libCZI (``_czi``).  ``NAPARI_WSI_IO_BACKEND`` forces a backend.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import warnings
 from .._errors import SlideReadError
 from ._base import Slide
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
+from ._czi_directory import is_czi_file
 from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
 from ._tiff_layout import TiffLayout, is_tiff_file
 
@@ -27,6 +28,7 @@ __all__ = [
     "cucim_version",
     "dicom_file",
     "gpu_problem",
+    "is_czi_file",
     "is_tiff_file",
     "open_slide",
     "openslide_format",
@@ -90,13 +92,19 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
     Raises ``SlideReadError`` ("cannot read <file>: <reason>") for bad files.
     """
     name = backend or os.environ.get(ENV_VAR) or "auto"
-    if name != "auto" and name not in BACKENDS:
+    if name != "auto" and name not in BACKENDS and name != "czi":
         raise ValueError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
     device = _resolve_device(device)
     if device == "cuda" and name not in ("auto", "cucim"):
         raise ValueError(f"device 'cuda' needs the cucim backend, not {name!r}")
     if os.path.isdir(path):  # a DICOM series is a folder of files
         path = dicom_file(path) or path
+    if is_czi_file(path):
+        if name not in ("auto", "czi"):
+            raise SlideReadError(path, f"backend {name!r} cannot read CZI files; libCZI (pylibCZIrw) reads them")
+        from ._czi import CziSlide
+
+        return CziSlide(path)
     if not is_tiff_file(path) and (fmt := openslide_format(path)):
         if name not in ("auto", "openslide"):
             raise SlideReadError(path, f"backend {name!r} cannot read {fmt} files; OpenSlide reads them")

@@ -3,7 +3,7 @@
 A ``PlaneSlide`` has the levels, tiles and metadata of a ``Slide`` (one sample per pixel), so the
 display pyramid, its cache, prefetch and coarse stand-ins work on it unchanged: each channel layer is a
 display pyramid over its own plane and decodes only that channel's tiles.  It reads through the parent
-slide's file descriptor, which the parent keeps open.
+slide's file descriptor (a TIFF) or its libCZI document (a CZI), which the parent keeps open.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ class PlaneSlide(Slide):
         self.parent, self.key = parent, key
         self.path, self.layout, self._fd = parent.path, parent.layout, parent._fd
         self.tiles = parent.layout.plane_tiles(key, parent._fd)
-        self.fallback_reason = "the channels' planes are read by tifffile and imagecodecs"
+        if parent.backend == "czi":  # libCZI reads every plane; a TIFF's planes are read here, by tifffile
+            self.backend, self.fallback_reason = parent.backend, None
+        else:
+            self.fallback_reason = "the channels' planes are read by tifffile and imagecodecs"
 
     def __reduce__(self):
         return (_reopened_plane, (self.path, self.key))

@@ -67,3 +67,30 @@ def test_z_stack_has_a_slider_and_shows_the_chosen_plane(make_napari_viewer, cha
     level = layer.data_level
     tile = ref[level][0, 2, 1]
     np.testing.assert_array_equal(raw, tile[: raw.shape[0], : raw.shape[1]])
+
+
+def test_czi_fluorescence_and_brightfield_in_the_viewer(make_napari_viewer, czi_slides, qtbot):
+    from napari_wsi_io.synthetic.czi import expected_channel, expected_rgb
+
+    viewer = make_napari_viewer(show=True)
+    layers = viewer.open(str(czi_slides["fluo"]), plugin="napari-wsi-io")
+    assert [layer.name for layer in layers] == ["DAPI", "FITC", "TRITC"]
+    assert [_colour(layer) for layer in layers] == [(0, 0, 255), (0, 255, 0), (255, 0, 0)]
+    assert viewer.dims.nsteps[0] == 3 and tuple(layers[0].scale) == pytest.approx((1.5, 0.325, 0.325))
+    for c, layer in enumerate(layers):
+        lo, hi = layer.contrast_limits
+        assert 1100 <= lo < hi <= 6600
+        for level in (0, len(layer.data) - 1):
+            got = np.asarray(layer.data[level][2, 100:164, 300:364])
+            want = expected_channel(300, 100, 64, 64, c, 2, width=2048, height=2048, level=level)
+            np.testing.assert_array_equal(got, want)
+    viewer.layers.clear()
+    (layer,) = viewer.open(str(czi_slides["bgr24"]), plugin="napari-wsi-io")
+    assert layer.rgb and tuple(layer.scale) == pytest.approx((0.25, 0.25))
+    np.testing.assert_array_equal(
+        np.asarray(layer.data[1][:50, :70]), expected_rgb(0, 0, 70, 50, width=3001, height=2003, level=1)
+    )
+    viewer.reset_view()
+    qtbot.wait(300)
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(float)
+    assert shot.std() > 10

@@ -103,10 +103,10 @@ def check_planes(path: str, layout: ChannelLayout) -> None:
 
 def plane_label(layout: ChannelLayout, key: PlaneKey) -> str:
     """How messages name a plane: its channel, and t and z where the slide has several."""
-    channel = next(ch for ch in layout.channels if ch.index == key[0])
+    channel = next((ch for ch in layout.channels if ch.index == key[0]), None)
     t_count, z_count = layout.sizes
     where = (f", t={key[1]}" if t_count > 1 else "") + (f", z={key[2]}" if z_count > 1 else "")
-    return channel_label(channel) + where
+    return (channel_label(channel) if channel else f"channel {key[0]}") + where
 
 
 def describe_planes(path: str, layout: ChannelLayout, file_size: int) -> dict[PlaneKey, list[TiffLevel]]:

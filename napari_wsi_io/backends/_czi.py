@@ -62,16 +62,27 @@ class CziTiles(TileGrid):
         return out
 
 
-def _scene_box(entries: list[DirectoryEntry]) -> tuple[int, int, int, int, int | None]:
-    """(x, y, width, height, scene) of the first scene's full-resolution subblocks."""
-    scenes = sorted({e.index("S") for e in entries if "S" in e.dims})
+_MAX_SIDE = 1 << 20  # px: a 1 Mpx-wide scan
+_MIN_COVER = 0.01  # of the box a scene's subblocks cover: less, and a subblock's position is damaged
+
+
+def _scene_box(path: str, entries: list[DirectoryEntry]) -> tuple[int, int, int, int, int | None]:
+    """(x, y, width, height, scene) of the first scene's full-resolution subblocks, checked to be plausible."""
+    scenes = sorted({e.index("S") for e in entries if "S" in e.dims and e.zoom == 1})
     scene = scenes[0] if scenes else None
     full = [e for e in entries if e.zoom == 1 and (scene is None or e.index("S") == scene)]
     x0 = min(e.dims["X"][0] for e in full)
     y0 = min(e.dims["Y"][0] for e in full)
     x1 = max(e.dims["X"][0] + e.dims["X"][1] for e in full)
     y1 = max(e.dims["Y"][0] + e.dims["Y"][1] for e in full)
-    return x0, y0, x1 - x0, y1 - y0, scene
+    width, height = x1 - x0, y1 - y0
+    plane = (full[0].index("C"), full[0].index("T"), full[0].index("Z"))
+    cover = sum(e.dims["X"][1] * e.dims["Y"][1] for e in full if (e.index("C"), e.index("T"), e.index("Z")) == plane)
+    if max(width, height) > _MAX_SIDE or cover < _MIN_COVER * width * height:
+        raise SlideReadError(
+            path, f"damaged CZI: subblocks {width}x{height} px apart (a subblock's position is damaged)"
+        )
+    return x0, y0, width, height, scene
 
 
 def _factors(entries: list[DirectoryEntry], width: int, height: int) -> list[int]:
@@ -102,7 +113,7 @@ class CziLayout:
         self._doc = _open_libczi(self.path)
         self._lock = threading.Lock()  # closing while a worker reads is not safe; reads are
         self._readers, self._closed = 0, False
-        self.x0, self.y0, width, height, self.scene = _scene_box(entries)
+        self.x0, self.y0, width, height, self.scene = _scene_box(self.path, entries)
         self.factors = _factors([e for e in entries if _plane_of(e, self.meta) == self.first_plane], width, height)
         self.size = (width, height)
         self.mpp, self.properties = self.meta.mpp, {**self.meta.properties, "napari_wsi_io.vendor": self.vendor}
@@ -157,8 +168,8 @@ class CziLayout:
                 background_pixel=(1.0, 1.0, 1.0) if tiles.samples == 3 else (0.0, 0.0, 0.0),
             )
         except Exception as exc:  # libCZI raises RuntimeError and others for damaged subblocks
-            where = plane_label(self.channels, tiles.plane) + ", " if self.channels else ""
-            raise SlideReadError(self.path, f"{where}level {tiles.level}, region {roi}: libCZI: {exc}") from None
+            # (a channel's plane, a ``PlaneSlide``, puts the channel's name in front)
+            raise SlideReadError(self.path, f"level {tiles.level}, region {roi}: libCZI: {exc}") from None
         finally:
             with self._lock:
                 self._readers -= 1

@@ -157,8 +157,5 @@ def read_metadata(path: str, fd: int) -> str:
     xml_size, _ = struct.unpack("<ii", os.pread(fd, 8, position + _SEGMENT.size))
     if not 0 <= xml_size <= used - 256:
         _fail(path, "the metadata segment's XML runs past the segment")
-    data = os.pread(fd, xml_size, position + _SEGMENT.size + 256)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        _fail(path, "the metadata XML is not UTF-8")
+    # Damaged text only costs names and colours (``_czi_metadata`` falls back to the palette).
+    return os.pread(fd, xml_size, position + _SEGMENT.size + 256).decode("utf-8", "replace")

@@ -18,6 +18,7 @@ __all__ = ["CziMetadata", "parse_metadata"]
 
 _RGB_TYPES = {3, 4, 8}  # Bgr24, Bgr48, Bgr96Float
 _PIXEL_TYPE_NAMES = {0: "Gray8", 1: "Gray16", 2: "Gray32Float", 3: "Bgr24", 4: "Bgr48", 8: "Bgr96Float"}
+_MAX_INDEX = 1 << 12  # channels, time points or focal planes
 _PLANE_DIMS = {"X", "Y", "C", "Z", "T", "S", "M", "B"}  # B is deprecated, always 0
 
 
@@ -100,6 +101,9 @@ def _indices(entries: list[DirectoryEntry], path: str) -> tuple[list[int], range
                 raise SlideReadError(path, f"CZI dimension {name!r} is not supported (only C, Z, T and scenes)")
     cs = sorted({e.index("C") for e in full})
     ts, zs = ({e.index(d) for e in full} for d in ("T", "Z"))
+    for name, values in (("C", cs), ("T", ts), ("Z", zs)):
+        if min(values) < 0 or max(values) - min(values) >= _MAX_INDEX:
+            raise SlideReadError(path, f"damaged CZI: subblock {name} indices {min(values)}..{max(values)}")
     return cs, range(min(ts), max(ts) + 1), range(min(zs), max(zs) + 1)
 
 

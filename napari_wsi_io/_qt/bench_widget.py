@@ -23,9 +23,10 @@ from ..bench import engine
 from .background import LatestOnly
 from .charts import ChartTabs, ThemeColors
 from .controls import CheckList, format_eta, parse_workers, plan_defaults
-from .overlay import COLOR_BY, OVERLAY_NAME, chunk_raster, ensure_overlay, level_shapes, show_raster
+from .overlay import COLOR_BY, chunk_raster, ensure_overlay, level_shapes, show_raster
 from .results_table import ResultsTable, best_record
 from .runner import hold_full_collections, release_full_collections, run_until_cancelled
+from .slide_layers import slide_layer_choices
 
 __all__ = ["BenchmarkWidget"]
 
@@ -200,7 +201,7 @@ class BenchmarkWidget(QWidget):
 
     # -- choices --
     def _slide_layer_choices(self, *_) -> list[tuple[str, object]]:
-        return [(layer.name, layer) for layer in self.viewer.layers if self._is_slide_layer(layer)]
+        return slide_layer_choices(self.viewer)
 
     def screen_level(self) -> int | None:
         layer = self.layer_combo.value
@@ -233,12 +234,6 @@ class BenchmarkWidget(QWidget):
         self.layer_combo.reset_choices()
         self.level_combo.reset_choices()
         self._show_ready()
-
-    @staticmethod
-    def _is_slide_layer(layer) -> bool:
-        from napari.layers import Image
-
-        return isinstance(layer, Image) and layer.name != OVERLAY_NAME and bool(layer.metadata.get("path"))
 
     # -- the plan --
     def build_plan(self, all_levels: bool = False) -> engine.BenchPlan:

@@ -81,9 +81,7 @@ class RunControl(QObject):
         self.started = False
         self._outcome = ""
         self._cancel = threading.Event()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("starting...")
+        self._show_progress(0, 1, "starting...")
         self.worker = create_worker(
             run_until_cancelled,
             plan,
@@ -98,7 +96,7 @@ class RunControl(QObject):
         )
         self._live_runs.append(self._cancel)
         self._set_running(True)
-        self._start_worker()
+        self._start_timer.start()
         return self.worker
 
     def cancel(self) -> None:
@@ -110,6 +108,8 @@ class RunControl(QObject):
         self.progress.setFormat("cancelling...")
 
     def _start_worker(self) -> None:
+        # Not in the click: the click returns at once, and what ``starting`` sets up is done
+        # before the engine competes with the event loop for the CPU and the GIL.
         self.starting.emit()
         hold_full_collections()
         self.worker.start()

@@ -131,7 +131,7 @@ class BenchmarkWidget(QWidget):
         self.run_all_button.changed.connect(lambda: self.run_benchmark(all_levels=True))
         self.cancel_button.changed.connect(self.cancel)
         self.level_combo.changed.connect(self._show_ready)
-        self.run.starting.connect(self.results.prepare_overlay)
+        self.run.starting.connect(self.results.prepare_views)
         self.run.progressed.connect(self._on_progress)
         self.run.returned.connect(self._on_returned)
         self.run.failed.connect(self._on_error)

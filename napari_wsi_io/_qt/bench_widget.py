@@ -32,8 +32,9 @@ EXPORT_WIDGET = "Export to OME-Zarr"
 class BenchmarkWidget(QWidget):
     """Benchmark a slide level from napari; napari passes the viewer as ``napari_viewer``.
 
-    The controls of the form, the run buttons, progress bar, table and charts are
-    attributes of the dock too (``widget.level_combo``, ``widget.run_level_button``...).
+    Its parts are ``form``, ``run_control`` and ``results``; their controls, buttons,
+    progress bar, table and charts are attributes of the dock too (``widget.level_combo``,
+    ``widget.run_level_button``...), as scripts and tests use them.
     """
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
@@ -42,7 +43,7 @@ class BenchmarkWidget(QWidget):
         self.error: str | None = None
         self._ready = True  # the status says what Benchmark level would do, until a run or a refusal
         self.form = BenchForm(napari_viewer)
-        self.run = RunControl(self)
+        self.run_control = RunControl(self)
         self.results = BenchResults(napari_viewer, self.form, ThemeColors.from_napari(napari_viewer.theme), self)
         self._expose_parts()
         self._build_file_buttons()
@@ -54,7 +55,7 @@ class BenchmarkWidget(QWidget):
 
     # -- construction --
     def _expose_parts(self) -> None:
-        form, run, results = self.form, self.run, self.results
+        form, run, results = self.form, self.run_control, self.results
         self.layer_combo = form.layer_combo
         self.level_combo = form.level_combo
         self.backends = form.backends
@@ -97,7 +98,7 @@ class BenchmarkWidget(QWidget):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.addWidget(self.form.native)
-        layout.addWidget(self.run.buttons.native)
+        layout.addWidget(self.run_control.buttons.native)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.charts, stretch=2)
@@ -131,11 +132,11 @@ class BenchmarkWidget(QWidget):
         self.run_all_button.changed.connect(lambda: self.run_benchmark(all_levels=True))
         self.cancel_button.changed.connect(self.cancel)
         self.level_combo.changed.connect(self._show_ready)
-        self.run.starting.connect(self.results.prepare_views)
-        self.run.progressed.connect(self._on_progress)
-        self.run.returned.connect(self._on_returned)
-        self.run.failed.connect(self._on_error)
-        self.run.finished.connect(self._on_finished)
+        self.run_control.starting.connect(self.results.prepare_views)
+        self.run_control.progressed.connect(self._on_progress)
+        self.run_control.returned.connect(self._on_returned)
+        self.run_control.failed.connect(self._on_error)
+        self.run_control.finished.connect(self._on_finished)
 
     def _connect_viewer(self) -> None:
         layers = self.viewer.layers.events
@@ -156,7 +157,7 @@ class BenchmarkWidget(QWidget):
     @property
     def worker(self):
         """The napari worker of the run under way, or None."""
-        return self.run.worker
+        return self.run_control.worker
 
     @property
     def records(self) -> list:
@@ -174,7 +175,7 @@ class BenchmarkWidget(QWidget):
     @property
     def busy(self) -> bool:
         """A run, a chart render or an overlay painting is under way."""
-        return self.run.worker is not None or self.results.busy
+        return self.run_control.worker is not None or self.results.busy
 
     # -- following the viewer --
     def screen_level(self) -> int | None:
@@ -203,7 +204,7 @@ class BenchmarkWidget(QWidget):
         because opening a slide on a slow disk must not freeze napari.  A plan it refuses
         ends the worker with the reason before any progress: shown as "Not started".
         """
-        if self.run.worker is not None:
+        if self.run_control.worker is not None:
             return None
         try:
             plan = self.form.build_plan(all_levels)
@@ -216,12 +217,12 @@ class BenchmarkWidget(QWidget):
         levels = "all levels" if plan.levels is None else f"level {plan.levels[0]}"
         self._set_status(f"Benchmarking {levels} of {Path(plan.path).name}...")
         self._set_running(True)
-        return self.run.start(plan)
+        return self.run_control.start(plan)
 
     def cancel(self) -> None:
         """Stop at the engine's next progress event (within ~0.2 s), cleanup included."""
-        if self.run.worker is not None:
-            self.run.cancel()
+        if self.run_control.worker is not None:
+            self.run_control.cancel()
             self._set_status("Cancelling...")
 
     def _on_progress(self, progress) -> None:
@@ -240,7 +241,7 @@ class BenchmarkWidget(QWidget):
         from napari.utils.notifications import show_error
 
         self.error = str(exc)
-        what = "Error" if self.run.started else "Not started"
+        what = "Error" if self.run_control.started else "Not started"
         self._set_status(f"{what}: {exc}", error=True)
         show_error(f"Benchmark {what.lower()}: {exc}")
 

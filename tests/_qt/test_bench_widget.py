@@ -510,8 +510,8 @@ def test_benchmark_click_answers_at_once_and_the_run_never_stalls(make_napari_vi
     """From a click on Benchmark level until the event loop runs again: at most 100 ms (median of 5 clicks).
 
     Each click finds no overlay layer, so each run adds one (napari takes 70-100 ms of CPU for
-    that): the costly case.  The runs, that layer included, stall the event loop no longer
-    than the heartbeat test above allows.
+    that, on the turn after the click): the costly case.  The runs, that turn included, stall
+    the event loop no longer than the heartbeat test above allows.
     """
     viewer = make_napari_viewer(show=True)
     viewer.window.resize(*map(int, os.environ.get("WSIZE", "960x640").split("x")))  # as in the heartbeat test

@@ -165,12 +165,6 @@ class ResultsTable(QTableWidget):
         item = self.item(row, 0)
         return item is not None and item.font().bold()
 
-    def select_record(self, record) -> None:
-        for row in range(self.rowCount()):
-            if self.record_at(row) is record:
-                self.selectRow(row)
-                return
-
     def _on_selection(self) -> None:
         rows = {index.row() for index in self.selectedIndexes()}
         if len(rows) == 1:

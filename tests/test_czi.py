@@ -132,3 +132,25 @@ def test_czi_naming_more_channels_than_stored_shows_the_rest_and_says_so(tmp_pat
     with pytest.warns(UserWarning, match=r"channel 2 \('Cy5'\) is named in the CZI metadata but no subblock"):
         layers = read_slide(path)
     assert [m["name"] for _, m, _ in layers] == ["DAPI", "FITC"]
+
+
+@pytest.mark.parametrize("kind", ["fluo-zstd", "bgr24"])
+def test_subblocks_decode_to_the_stored_pixels_for_the_decode_limit(czi_slides, kind):
+    """The benchmark's decode limit decodes each subblock with imagecodecs (zstd with libCZI's hi-lo bytes)."""
+    import os
+
+    from napari_wsi_io.backends._czi_subblocks import decode_subblock, subblock_data
+
+    path = str(czi_slides[kind])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for entry in [e for e in _entries(path) if e.zoom == 1][:4]:
+            pixels = decode_subblock(entry, subblock_data(path, fd, entry))
+            (x, _, w), (y, _, h) = entry.dims["X"], entry.dims["Y"]
+            if kind == "bgr24":
+                want = expected_rgb(x + 5000, y - 1200, w, h)[..., ::-1]  # stored B, G, R; the scene at (-5000, 1200)
+            else:
+                want = expected_channel(x, y, w, h, entry.index("C"))[..., None]
+            np.testing.assert_array_equal(pixels, want)
+    finally:
+        os.close(fd)

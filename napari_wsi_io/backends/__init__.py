@@ -17,11 +17,13 @@ from ._base import Slide
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
 from ._czi_directory import is_czi_file
 from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
+from ._planes import PlanesAsSamples, planes_as_samples
 from ._tiff_layout import TiffLayout, is_tiff_file
 
 __all__ = [
     "BACKENDS",
     "DEVICES",
+    "PlanesAsSamples",
     "Slide",
     "available_backends",
     "cucim_plugin",
@@ -32,6 +34,7 @@ __all__ = [
     "is_tiff_file",
     "open_slide",
     "openslide_format",
+    "planes_as_samples",
 ]
 
 ENV_VAR = "NAPARI_WSI_IO_BACKEND"
@@ -41,6 +44,7 @@ BACKENDS = {
     "tifffile": ("._tifffile", "TifffileSlide", "imagecodecs"),
     "openslide": ("._others", "OpenSlideSlide", "openslide"),
     "tiffslide": ("._others", "TiffslideSlide", "tiffslide"),
+    "czi": ("._czi", "CziSlide", "pylibCZIrw"),  # Zeiss CZI only
 }
 _warned_no_cucim = False
 
@@ -92,7 +96,7 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
     Raises ``SlideReadError`` ("cannot read <file>: <reason>") for bad files.
     """
     name = backend or os.environ.get(ENV_VAR) or "auto"
-    if name != "auto" and name not in BACKENDS and name != "czi":
+    if name != "auto" and name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
     device = _resolve_device(device)
     if device == "cuda" and name not in ("auto", "cucim"):
@@ -111,6 +115,8 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
         slide = OpenSlideFileSlide(path)
         slide.fallback_reason = f"not a TIFF file: OpenSlide reads {fmt} files"
         return slide
+    if name == "czi":
+        raise SlideReadError(path, "backend 'czi' reads only Zeiss CZI files")
     layout = TiffLayout(path)
     try:
         if name != "auto":

@@ -105,7 +105,9 @@ class CziLayout:
             raise SlideReadError(self.path, "no such file")
         fd = os.open(self.path, os.O_RDONLY)
         try:
-            entries = read_directory(self.path, fd)
+            #: Every subblock's directory entry, checked (the benchmark's decode limit reads them one by one).
+            self.entries: list[DirectoryEntry] = read_directory(self.path, fd)
+            entries = self.entries
             self.meta: CziMetadata = parse_metadata(self.path, read_metadata(self.path, fd), entries)
             check_subblocks(self.path, fd, entries, self._entry_label)
         finally:

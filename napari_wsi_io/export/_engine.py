@@ -20,7 +20,7 @@ from pathlib import Path
 from ..backends import Slide, open_slide
 from ._codecs import Compression, parse_compression
 from ._ngff import image_attributes
-from ._planes import ChannelPlanes, export_view
+from ._planes import export_view
 from ._schedulers import open_executor
 from ._store import DEFAULT_CHUNK, DEFAULT_FORMAT, Layout, create_arrays, write_attributes
 from ._tasks import ArrayRef, SlideRef, forget_store, write_block
@@ -144,9 +144,7 @@ def _tree_size(root: Path) -> int:
     return total
 
 
-def _source_bytes(slide: Slide | ChannelPlanes, levels: list[int]) -> int | None:
-    if isinstance(slide, ChannelPlanes):
-        return slide.source_bytes(levels)
+def _source_bytes(slide: Slide, levels: list[int]) -> int | None:
     tiles = [slide.tiles[level] for level in levels]
     return int(sum(int(t.bytecounts.sum()) for t in tiles)) if all(t.has_raw_tiles for t in tiles) else None
 

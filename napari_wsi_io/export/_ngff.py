@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends import Slide
+from ..backends import PlanesAsSamples, Slide
 from ._codecs import Compression
-from ._planes import ChannelPlanes, lead_axes
+from ._planes import lead_axes
 
 __all__ = ["NGFF_VERSION", "image_attributes", "level_scale"]
 
@@ -40,14 +40,14 @@ def level_scale(slide: Slide, level: int) -> tuple[float, float]:
     return mpp_y * h0 / h, mpp_x * w0 / w
 
 
-def _axes(slide: Slide | ChannelPlanes) -> list[dict]:
+def _axes(slide: Slide) -> list[dict]:
     unit = {"unit": "micrometer"} if slide.mpp else {}
     space = [{"name": "y", "type": "space", **unit}, {"name": "x", "type": "space", **unit}]
     lead = [{"name": a.name, "type": a.type, **({"unit": a.unit} if a.unit else {})} for a in lead_axes(slide)]
     return lead + space
 
 
-def _datasets(slide: Slide | ChannelPlanes, levels: list[int]) -> list[dict]:
+def _datasets(slide: Slide, levels: list[int]) -> list[dict]:
     base_y, base_x = level_scale(slide, 0)
     lead = [axis.scale for axis in lead_axes(slide)]
     datasets = []
@@ -79,9 +79,9 @@ def _omero_channel(label: str, color: str, window: tuple[float, float], bounds: 
     }
 
 
-def _omero(slide: Slide | ChannelPlanes) -> dict:
+def _omero(slide: Slide) -> dict:
     """RGB's red, green and blue; grey; or a channel slide's names, colours and windows from the data."""
-    if isinstance(slide, ChannelPlanes):
+    if isinstance(slide, PlanesAsSamples):
         return _channel_omero(slide)
     top = (1 << (8 * slide.dtype.itemsize)) - 1
     names = _RGB if slide.samples == 3 else (("gray", "FFFFFF"),)
@@ -89,14 +89,14 @@ def _omero(slide: Slide | ChannelPlanes) -> dict:
     return {"channels": channels, "rdefs": {"model": "color" if slide.samples == 3 else "greyscale"}}
 
 
-def _channel_omero(slide: ChannelPlanes) -> dict:
+def _channel_omero(slide: PlanesAsSamples) -> dict:
     """Each channel's name, colour and window (the percentiles the viewer's contrast limits use)."""
     from .._channel_layers import contrast_limits, sample_pixels
 
     dtype = np.dtype(slide.dtype)
-    t_count, z_count = slide.layout.sizes
+    t_count, z_count = slide.channels.sizes
     channels = []
-    for channel in slide.layout.channels:
+    for channel in slide.channels.channels:
         plane = slide.parent.plane((channel.index, t_count // 2, z_count // 2))
         pixels = sample_pixels(plane)
         window = contrast_limits(pixels)

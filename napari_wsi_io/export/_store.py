@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends import Slide
+from ..backends import PlanesAsSamples, Slide
 from ._codecs import Compression
-from ._planes import ChannelPlanes, lead_axes
+from ._planes import lead_axes
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -113,7 +113,7 @@ def _chunks(slide: Slide, level: int, chunk: int, compression: Compression) -> t
     # RGB: one chunk per tile position holds all three, so a viewer fetches one object per tile; JPEG
     # compresses 2D images, so there each chunk is one channel.  A slide's channels and planes: one chunk
     # each, as a viewer shows (and reads) each channel on its own.
-    whole = len(lead) == 1 and lead[0].name == "c" and not isinstance(slide, ChannelPlanes)
+    whole = len(lead) == 1 and lead[0].name == "c" and not isinstance(slide, PlanesAsSamples)
     return (*(axis.size if whole and not compression.planar_chunks else 1 for axis in lead), *plane)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from .._scratch import scratch
 from ..backends import Slide, open_slide
 from ._codecs import register_jpeg_codec
-from ._planes import ChannelPlanes, export_view
+from ._planes import export_view
 from ._store import ArrayWriter, ShardFile
 
 __all__ = ["ArrayRef", "SlideRef", "forget_store", "opened_slides", "write_block"]
@@ -92,7 +92,7 @@ _slides = _Cache(_MAX_SLIDES, close=lambda slide: slide.close())
 _writers = _Cache(_MAX_ARRAYS)
 
 
-def _slide(source: Slide | ChannelPlanes | SlideRef) -> Slide | ChannelPlanes:
+def _slide(source: Slide | SlideRef) -> Slide:
     if not isinstance(source, SlideRef):
         return source
     return _slides.get(source, lambda: export_view(open_slide(source.path, backend=source.backend)))

@@ -82,7 +82,9 @@ def _channels(root: ET.Element | None, stored: list[int]) -> tuple[list[Channel]
     for c in sorted(set(stored) | set(range(len(named)))):
         node = named[c] if c < len(named) else None
         name = (node.get("Name") if node is not None else None) or f"channel {c}"
+        # The display setting's colour; Zeiss files may also keep one with the channel's own description.
         color = _color(shown[c].findtext("Color")) if c < len(shown) else None
+        color = color or (_color(node.findtext("Color")) if node is not None else None)
         props = {"czi.channel.Id": node.get("Id", "")} if node is not None else {}
         channel = Channel(c, name, color, props)
         if c in stored:

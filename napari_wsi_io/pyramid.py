@@ -63,6 +63,8 @@ def _viewed_level_type() -> type:
                 kind = frame_read()
                 if kind is not None and _plain(index):  # sliced for a frame: see ``slicing_in_frame``
                     return source.frame_slice(index, kind)
+                if _plain(index) and source.read_as_one(index):
+                    return _one_task(source, index)
             return super().__getitem__(index)
 
         def compute(self, **kwargs):
@@ -72,6 +74,15 @@ def _viewed_level_type() -> type:
             return super().compute(**kwargs) if whole is None else whole
 
     return ViewedLevel
+
+
+def _one_task(source: LevelArray, index):
+    """``source[index]`` as a dask array of one chunk, read in one task (``LevelArray.read_as_one``)."""
+    import dask
+    import dask.array as da
+
+    shape = np.broadcast_to(np.empty((), source.dtype), source.shape)[index].shape  # no pixels allocated
+    return da.from_delayed(dask.delayed(source.__getitem__, pure=True)(index), shape, source.dtype)
 
 
 def _plain(index) -> bool:

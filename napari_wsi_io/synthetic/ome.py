@@ -10,7 +10,7 @@ import numpy as np
 
 from ._fluorescence import DEFAULT_CHANNELS, fluorescence_plane, fluorescence_pyramid, rgba_int
 
-__all__ = ["ome_planes", "write_ome_tiff"]
+__all__ = ["ome_planes", "write_big_ome_tiff", "write_ome_tiff"]
 
 
 def ome_planes(
@@ -71,4 +71,57 @@ def write_ome_tiff(
             else:
                 extra = {"metadata": dict(metadata, Name=f"level {level}")}
             tw.write(array, **options, **extra)
+    return path
+
+
+def write_big_ome_tiff(
+    path: str | os.PathLike,
+    shape: tuple[int, int] = (8192, 16384),
+    channels: int = 8,
+    *,
+    tile: int = 512,
+    dtype=np.uint16,
+    pool: int = 6,
+    min_side: int = 512,
+    mpp: float = 0.4962,
+) -> Path:
+    """A large OME-TIFF of ``channels`` channels (pyramid in SubIFDs down to ``min_side``) written in seconds:
+    each tile is one of ``pool`` pre-encoded deflate tiles of the channel's fluorescence pattern (for the
+    benchmarks: realistic decode cost and contrast, pixels not continuous across tiles or levels)."""
+    import imagecodecs
+    import tifffile
+
+    path = Path(path)
+    height, width = shape
+    sizes = [(height, width)]
+    while min(sizes[-1]) // 2 >= min_side:
+        sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
+    pools = [
+        [imagecodecs.zlib_encode(fluorescence_plane(tile, tile, c, k, dtype, seed=7), level=1) for k in range(pool)]
+        for c in range(channels)
+    ]
+    names = [name for name, _ in DEFAULT_CHANNELS] + [f"marker {c}" for c in range(len(DEFAULT_CHANNELS), channels)]
+    colors = [color for _, color in DEFAULT_CHANNELS] + [None] * channels
+    metadata = {
+        "axes": "CYX",
+        "Channel": {"Name": names[:channels]},
+        "PhysicalSizeX": mpp,
+        "PhysicalSizeY": mpp,
+    }
+    if all(c is not None for c in colors[:channels]):
+        metadata["Channel"]["Color"] = [rgba_int(c) for c in colors[:channels]]
+    with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tw:
+        for level, (h, w) in enumerate(sizes):
+            count = (-(-h // tile)) * (-(-w // tile))
+            tiles = (pools[c][(i * 7 + c) % pool] for c in range(channels) for i in range(count))
+            options = {"subifds": len(sizes) - 1, "metadata": metadata} if level == 0 else {"subfiletype": 1}
+            tw.write(
+                tiles,
+                shape=(channels, h, w),
+                dtype=dtype,
+                tile=(tile, tile),
+                compression="zlib",
+                photometric="minisblack",
+                **options,
+            )
     return path

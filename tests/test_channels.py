@@ -175,3 +175,21 @@ def test_damaged_channel_tile_names_the_channel_and_opening_still_works(tmp_path
     assert len(layers) == 5
     with open_slide(path) as slide, pytest.raises(SlideReadError, match=r"channel 1 \('CD3'\): level 1, tile \(0, 0\)"):
         slide.plane((1, 0, 0)).read_level(1, 0, 0, 8, 8)
+
+
+@pytest.mark.slow
+def test_a_40_channel_gigapixel_qptiff_opens_within_a_second(tmp_path):
+    """Issue 19: 40 channels of 1 Gpx each (240 pages), its layers and their contrast limits in at most 1 s."""
+    import time
+
+    from napari_wsi_io.synthetic.qptiff import write_big_qptiff
+
+    path = write_big_qptiff(tmp_path / "forty.qptiff", 32768, 40)
+    layers = read_slide(path)  # imports, page cache
+    assert len(layers) == 40 and layers[0][0][0].shape == (32768, 32768)
+    times = []
+    for _ in range(5):  # the best of five: a loaded machine slows some runs, not the reader
+        start = time.perf_counter()
+        read_slide(path)
+        times.append(time.perf_counter() - start)
+    assert min(times) <= 1.0, times

@@ -37,7 +37,10 @@ def main() -> None:
     args = parser.parse_args()
     path = sample_path(args.side, args.channels)
     read_slide(path)  # imports and the page cache, untimed
-    runs = {"open_slide (metadata)": lambda: open_slide(path).close(), "read_slide (the layers)": lambda: read_slide(path)}
+    runs = {
+        "open_slide (metadata)": lambda: open_slide(path).close(),
+        "read_slide (the layers)": lambda: read_slide(path),
+    }
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeat):
         for name, run in runs.items():
@@ -47,7 +50,9 @@ def main() -> None:
     print(f"{path}: {args.channels} channels of {args.side} x {args.side} px, medians of {args.repeat} rounds")
     for name, t in times.items():
         med = statistics.median(t)
-        print(f"{name:>24}: {med:.3f} s = {med / TARGET_S:.2f} of the 1 s target (runs: {', '.join(f'{v:.3f}' for v in t)})")
+        print(
+            f"{name:>24}: {med:.3f} s = {med / TARGET_S:.2f} of the 1 s target (runs: {', '.join(f'{v:.3f}' for v in t)})"
+        )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ QuPath GeoJSON file of that many cell detections (24-vertex irregular rings, two
 measurements: ``annotations.synthetic.cell_features``) is written with the slide's stem and opened
 the way a drag and drop opens it (``viewer.open(path, plugin=None)``), after a one-cell file has paid
 napari's first-use costs.  "open" runs from that call to the end of the first frame that draws the
-layer; its parts: parsing the JSON, building the layer data, building napari's Shapes layer.
+layer; its parts: parsing the JSON, building the layer data, building napari's layers.  Past
+``NAPARI_WSI_IO_ANNOTATIONS_MAX_SHAPES`` rings (10,000; ``--max-shapes``) the cells open as a Points layer
+of centroids; ``--max-shapes 1000000`` times 100,000 outlines in a Shapes layer instead.
 
 Pan step: the camera moves half a viewport back and forth between two places whose slide tiles are
 already loaded, and the clock runs from the move to the end of the next frame; the steps alternate
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -92,12 +95,14 @@ def _timed_open(viewer, app, clock, path: str) -> dict:
     finally:
         napari_io.read_geojson, napari_io.annotation_layer_data = saved
     shapes = [layer for layer in added if type(layer).__name__ == "Shapes"]
+    points = [layer for layer in added if type(layer).__name__ == "Points"]
     return {
         "open_to_first_frame_s": frame - start,
         "viewer_open_s": opened - start,
         **parts,
         "napari_layers_and_rest_s": opened - start - sum(parts.values()),
         "shapes": sum(len(layer.data) for layer in shapes),
+        "points": sum(len(layer.data) for layer in points),
         "filled": bool(shapes) and "polygon" in set(shapes[0].shape_type),
         "compiled_triangulation": ann_layers.compiled_triangulation(),
         "layers": added,
@@ -169,8 +174,9 @@ def _run(counts: list[int], steps: int, folder: Path) -> dict:
 
 def _print_run(run: dict) -> None:
     print(
-        f"{run['cells']:>7} cells ({run['file_mb']:.1f} MB, {run['shapes']} shapes, "
-        f"{'filled' if run['filled'] else 'outlines'}, compiled triangulation: {run['compiled_triangulation']}): "
+        f"{run['cells']:>7} cells ({run['file_mb']:.1f} MB; {run['shapes']} shapes, "
+        f"{'filled' if run['filled'] else 'outlines'}; {run['points']} centroids; "
+        f"compiled triangulation: {run['compiled_triangulation']}): "
         f"open to first frame {run['open_to_first_frame_s']:.2f} s (parse {run.get('parse_s', 0):.2f} s, "
         f"layer data {run.get('layer_data_s', 0):.2f} s, napari layers and the rest {run['napari_layers_and_rest_s']:.2f} s)"
     )
@@ -187,7 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cells", type=int, nargs="+", default=[2000, 100000])
     parser.add_argument("--steps", type=int, default=8, help="pan steps with, and as many without, per zoom")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--max-shapes", type=int, help="NAPARI_WSI_IO_ANNOTATIONS_MAX_SHAPES: above it detections open as centroids"
+    )
     args = parser.parse_args(argv)
+    if args.max_shapes is not None:
+        os.environ["NAPARI_WSI_IO_ANNOTATIONS_MAX_SHAPES"] = str(args.max_shapes)
     with tempfile.TemporaryDirectory() as folder:
         results = _run(args.cells, args.steps, Path(folder))
     if args.json:

@@ -250,3 +250,49 @@ def test_many_large_polygons_are_outlines_without_a_compiled_triangulator(tmp_pa
 def test_reader_claims_geojson_only():
     assert napari_get_reader("a.geojson") is not None and napari_get_reader(["a.GeoJSON"]) is not None
     assert napari_get_reader("a.svs") is None and napari_get_reader(["a.geojson", "b.tif"]) is None
+
+
+def test_reading_and_writing_in_a_script_imports_no_qt(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_qupath_geojson(tmp_path / "s.geojson", _objects("0.4"))
+    code = (
+        "import sys, npe2; npe2.PluginManager.instance().discover();"
+        f"layers = npe2.read([{path!r}], stack=False, plugin_name='napari-wsi-io');"
+        "from napari.layers import Layer;"
+        "from napari_wsi_io.annotations.napari_io import write_annotations;"
+        f"write_annotations({str(tmp_path / 'out.geojson')!r}, [Layer.create(*d).as_layer_data_tuple() for d in layers]);"
+        # magicgui is left out: napari.layers imports it (without Qt), as any script making layers does.
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')"
+        " or m.startswith('napari.qt') or m.startswith('napari._qt')];"
+        "print(len(layers), bad); sys.exit(bool(bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("2 []")
+    assert len(read_geojson(tmp_path / "out.geojson").objects) == 4
+
+
+def test_detections_past_the_shape_limit_are_centroids_and_save_as_outlines(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_WSI_IO_ANNOTATIONS_MAX_SHAPES", "100")
+    region = qupath_feature({"type": "Polygon", "coordinates": [SQUARE]}, class_name="Tumor", rgb=(200, 0, 0))
+    src = write_qupath_geojson(tmp_path / "s.geojson", [region, *cell_features(300, (1000, 2000))])
+    notices = []
+    monkeypatch.setattr("napari.utils.notifications.show_warning", notices.append)
+    layer_data = annotation_layers(src, [])
+    assert [(t, k["name"]) for _, k, t in layer_data] == [("shapes", "s"), ("points", "s detections")]
+    shapes, cells = layer_data[0], layer_data[1]
+    assert len(shapes[0]) == 1 and list(shapes[1]["features"]["object_type"]) == ["annotation"]
+    assert len(cells[0]) == 300 and set(cells[1]["features"]["class"]) == {"Tumor", "Stroma"}
+    ann = read_geojson(src)
+    np.testing.assert_allclose(cells[0][0], ann.rings[1].mean(axis=0))  # the first cell's vertex mean
+    assert "300 detections shown as centroids" in notices[0]
+    out = write_annotations(
+        str(tmp_path / "out.geojson"), [layer.as_layer_data_tuple() for layer in _layers(layer_data)]
+    )
+    again = read_geojson(out[0])
+    assert len(again.objects) == 301 and again.ring_part == ann.ring_part
+    for a, b in zip(ann.rings, again.rings):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    assert [o.object_type for o in again.objects] == [o.object_type for o in ann.objects]

@@ -124,6 +124,7 @@ def _features(doc: object) -> list:
 def parse_geojson(doc: object, source: str = "") -> Annotations:
     """The objects of a parsed GeoJSON document; objects that cannot be shown are counted in ``skipped``."""
     out = Annotations(source=source)
+    styles: dict = {}
     for feature in _features(doc):
         try:
             geometry, properties = _geometry_and_properties(feature)
@@ -132,7 +133,7 @@ def parse_geojson(doc: object, source: str = "") -> Annotations:
             out.skipped[str(exc)] += 1
             continue
         index = len(out.objects)
-        out.objects.append(_object(feature, properties))
+        out.objects.append(_object(feature, properties, styles))
         for part, coords in parts:
             if part == "point":
                 out.points.append(coords)
@@ -154,15 +155,25 @@ def _geometry_and_properties(feature: object) -> tuple[dict, dict]:
     return geometry, properties if isinstance(properties, dict) else {}
 
 
-def _object(feature: dict, properties: dict) -> AnnotationObject:
+def _style(properties: dict, cache: dict) -> tuple:
+    """(class name, display colour, class colour): a few distinct classes among many objects, so cached."""
+    classification = properties.get("classification")
+    key = (repr(classification), repr(properties.get("color", properties.get("colorRGB"))))
+    style = cache.get(key)
+    if style is None:
+        style = cache[key] = (_class_name(classification), *object_rgb(properties))
+    return style
+
+
+def _object(feature: dict, properties: dict, styles: dict) -> AnnotationObject:
     fid = feature.get("id")
     legacy = _LEGACY_TYPES.get(fid) if isinstance(fid, str) else None
     object_type = properties.get("objectType") or legacy or "annotation"
-    rgb, class_rgb = object_rgb(properties)
+    class_name, rgb, class_rgb = _style(properties, styles)
     return AnnotationObject(
         object_type=str(object_type),
         name=str(properties.get("name") or ""),
-        class_name=_class_name(properties.get("classification")),
+        class_name=class_name,
         rgb=rgb,
         class_rgb=class_rgb,
         id=fid if isinstance(fid, str) and legacy is None else "",
@@ -186,13 +197,12 @@ def _measurements(raw: object) -> dict[str, float]:
         raw = {m.get("name"): m.get("value") for m in raw if isinstance(m, dict)}
     if not isinstance(raw, dict):
         return {}
-    out = {}
-    for key, value in raw.items():
-        if isinstance(key, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[key] = float(value)
-        elif isinstance(key, str) and value is None:
-            out[key] = math.nan  # QuPath writes NaN measurements as null
-    return out
+    # QuPath writes NaN measurements as null; other values that are not numbers are left out.
+    return {
+        key: math.nan if value is None else float(value)
+        for key, value in raw.items()
+        if isinstance(key, str) and (value is None or type(value) in (float, int))
+    }
 
 
 def _array(coords: object, closed: bool) -> np.ndarray:
@@ -200,9 +210,11 @@ def _array(coords: object, closed: bool) -> np.ndarray:
         a = np.asarray(coords, dtype=float)
     except (TypeError, ValueError):
         raise _Skip("malformed coordinates") from None
-    if a.ndim != 2 or a.shape[1] < 2 or not np.isfinite(a[:, :2]).all():
+    if a.ndim != 2 or a.shape[1] < 2:
         raise _Skip("malformed coordinates")
-    a = np.ascontiguousarray(a[:, 1::-1])  # (x, y[, z]) -> (y, x)
+    a = a[:, [1, 0]]  # (x, y[, z]) -> (y, x)
+    if not np.isfinite(a).all():
+        raise _Skip("malformed coordinates")
     if closed and len(a) > 1 and (a[0] == a[-1]).all():
         a = a[:-1]
     if len(a) < (3 if closed else 2):

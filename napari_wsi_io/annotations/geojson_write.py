@@ -146,19 +146,27 @@ def _groups(n: int, features) -> dict[object, list[int]]:
     return groups
 
 
-def _layer_vertices(data, meta: dict, layer_type: str, frame: SlideFrame) -> list[tuple[str, np.ndarray]]:
+def _row_parts(data, meta: dict, layer_type: str, frame: SlideFrame) -> list[list[tuple[str, np.ndarray]]]:
+    """Per layer row, its (kind, (n, 2) QuPath (x, y) pixels) parts: a point, a ring, a line, or the outline a
+    detection's centroid stands for (``centroids``)."""
     features = meta.get("features")
+    parts = _column(features, "part", len(data), "")
     if layer_type == "points":
         points = np.asarray(data, dtype=float)
-        return [("point", xy) for xy in _to_pixels(points.reshape(len(points), -1), meta, frame)]
+        saved = (meta.get("metadata") or {}).get(META_KEY, {}).get("outlines") or {}
+        objects = _column(features, "object", len(data), -1)
+        out = []
+        for xy, part, obj in zip(_to_pixels(points.reshape(len(points), -1), meta, frame), parts, objects):
+            outline = saved.get(int(obj)) if part == "centroid" else None
+            out.append([(k, np.round(r[:, ::-1], _DECIMALS)) for k, r in outline] if outline else [("point", xy)])
+        return out
     shape_types = meta.get("shape_type") or ["polygon"] * len(data)
-    parts = _column(features, "part", len(data), "")
     out = []
     for vertices, shape_type, part in zip(data, shape_types, parts):
         vertices = np.asarray(vertices, dtype=float)
         if shape_type == "ellipse":
             vertices = _ellipse(vertices[:, -2:])
-        out.append((_ring_kind(shape_type, part), _to_pixels(vertices, meta, frame)))
+        out.append([(_ring_kind(shape_type, part), _to_pixels(vertices, meta, frame))])
     return out
 
 
@@ -172,8 +180,8 @@ def _numbered_features(data, meta: dict, layer_type: str, frame: SlideFrame) -> 
     _check_transform(meta)
     features = meta.get("features")
     features = features if features is not None and len(getattr(features, "columns", ())) else None
-    vertices = _layer_vertices(data, meta, layer_type, frame)
-    n = len(vertices)
+    row_parts = _row_parts(data, meta, layer_type, frame)
+    n = len(row_parts)
     colors = np.asarray(meta.get("edge_color" if layer_type == "shapes" else "face_color", []), dtype=float)
     colors = colors if colors.ndim == 2 and len(colors) == n else np.ones((n, 4))
     classes = (meta.get("metadata") or {}).get(META_KEY, {}).get("classes", {})
@@ -181,8 +189,9 @@ def _numbered_features(data, meta: dict, layer_type: str, frame: SlideFrame) -> 
     ids = [_text(i) for i in _column(features, "id", n, "")]
     out = []
     for (kind, key), rows in _groups(n, features).items():
-        parts = [vertices[r] for r in rows]
-        geometry = _point_geometry([xy for _, xy in parts]) if layer_type == "points" else _geometry(parts)
+        parts = [part for r in rows for part in row_parts[r]]
+        points = all(kind == "point" for kind, _ in parts)
+        geometry = _point_geometry([xy for _, xy in parts]) if points else _geometry(parts)
         feature = {"type": "Feature", "id": ids[rows[0]] or str(uuid.uuid4()), "geometry": geometry}
         feature["properties"] = properties(rows[0])
         out.append((key if kind == "object" else -1, feature))

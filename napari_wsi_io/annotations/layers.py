@@ -1,5 +1,7 @@
 """Annotations as napari layer data: a Shapes layer for rings and lines, a Points layer for points.
 
+Detections beyond what a Shapes layer holds become a Points layer of centroids (``centroids``).
+
 Shapes cannot have holes: a polygon's holes are shapes of their own, right after their outer ring,
 with ``part == "hole"`` and a transparent face, so that the writer puts them back into their polygon.
 Filling a polygon means triangulating it; without a compiled triangulator (bermuda, PartSegCore,
@@ -17,6 +19,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from .centroids import centroid_objects, centroids, first_rings, max_shapes, outlines
 from .geojson_read import Annotations
 from .placement import SlideFrame
 
@@ -53,25 +56,34 @@ def python_fill_ms(rings: list[np.ndarray]) -> float:
 
 
 def annotation_layer_data(ann: Annotations, frame: SlideFrame, name: str) -> tuple[list[LayerData], list[str]]:
-    """(napari layer data, notes for the user): Shapes for rings and lines, Points for points."""
-    layers, notes = [], []
+    """(napari layer data, notes for the user): Shapes for rings and lines, Points for points, and Points for
+    the centroids of detections when there are more rings than napari's Shapes hold (``centroids``)."""
     objects = _object_table(ann)
-    meta = {
-        META_KEY: {
-            "frame": frame.as_metadata(),
-            "source": ann.source,
-            "classes": {o.class_name: list(o.class_rgb) for o in ann.objects if o.class_name and o.class_rgb},
-        }
-    }
-    if ann.rings:
-        data, kwargs, note = _shapes(ann, objects, frame)
-        kwargs.update(name=name, metadata=meta, **frame.layer_transform())
-        layers.append((data, kwargs, "shapes"))
+    classes = {o.class_name: list(o.class_rgb) for o in ann.objects if o.class_name and o.class_rgb}
+    base = {"frame": frame.as_metadata(), "source": ann.source, "classes": classes}
+    as_points = centroid_objects(ann)
+    owner = np.asarray(ann.ring_object, dtype=np.int64)
+    rings = np.flatnonzero(~as_points[owner]) if len(owner) else owner
+    layers, notes = [], []
+
+    def add(data, kwargs, kind, layer_name, extra=None):
+        kwargs.update(name=layer_name, metadata={META_KEY: {**base, **(extra or {})}}, **frame.layer_transform())
+        layers.append((data, kwargs, kind))
+
+    if len(rings):
+        data, kwargs, note = _shapes(ann, objects, rings)
+        add(data, kwargs, "shapes", name)
         notes += note
     if ann.points:
-        data, kwargs = _points(ann, objects)
-        kwargs.update(name=f"{name} points" if ann.rings else name, metadata=meta, **frame.layer_transform())
-        layers.append((data, kwargs, "points"))
+        add(*_points(ann, objects), "points", f"{name} points" if len(rings) else name)
+    if as_points.any():
+        numbers = np.flatnonzero(as_points)
+        data, kwargs = _centroids(ann, objects, numbers)
+        add(data, kwargs, "points", f"{name} detections", {"outlines": outlines(ann, numbers)})
+        notes.append(
+            f"{len(numbers)} detections shown as centroids (points): napari's Shapes layer is too slow past "
+            f"{max_shapes()} shapes (NAPARI_WSI_IO_ANNOTATIONS_MAX_SHAPES); saving the layer writes their outlines"
+        )
     return layers, notes
 
 
@@ -109,49 +121,60 @@ def _defaults(features: pd.DataFrame) -> dict:
     return defaults
 
 
-def _shapes(ann: Annotations, objects: pd.DataFrame, frame: SlideFrame) -> tuple[list, dict, list[str]]:
-    owner = np.asarray(ann.ring_object, dtype=np.int64)
-    features, rgb = _features(objects, owner, ann.ring_part)
-    polygon = np.asarray([p != "line" for p in ann.ring_part])
-    fill = not polygon.any() or compiled_triangulation() or python_fill_ms(ann.rings) <= PYTHON_FILL_BUDGET_MS
+def _shapes(ann: Annotations, objects: pd.DataFrame, index: np.ndarray) -> tuple[list, dict, list[str]]:
+    """The rings ``index`` (into ``ann.rings``) as shapes: filled polygons if napari can afford it, else outlines."""
+    rings = [ann.rings[i] for i in index]
+    parts = [ann.ring_part[i] for i in index]
+    features, rgb = _features(objects, np.asarray(ann.ring_object, dtype=np.int64)[index], parts)
+    polygon = np.asarray([p != "line" for p in parts])
+    fill = not polygon.any() or compiled_triangulation() or python_fill_ms(rings) <= PYTHON_FILL_BUDGET_MS
     notes = []
     if fill:
-        data = ann.rings
-        shape_type = ["polygon" if p else "path" for p in polygon]
+        data, shape_type = rings, ["polygon" if p else "path" for p in polygon]
     else:
-        data = [np.vstack([r, r[:1]]) if p else r for r, p in zip(ann.rings, polygon)]
+        data = [np.vstack([r, r[:1]]) if p else r for r, p in zip(rings, polygon)]
         shape_type = "path"
-        seconds = python_fill_ms([r for r, p in zip(ann.rings, polygon) if p]) / 1000
+        seconds = python_fill_ms([r for r, p in zip(rings, polygon) if p]) / 1000
         notes.append(
             f"{int(polygon.sum())} polygon rings drawn as outlines: filling them would take napari about "
             f"{seconds:.0f} s without a compiled triangulator (pip install bermuda)"
         )
-    outer = np.asarray([p == "outer" for p in ann.ring_part])
-    face = np.column_stack([rgb, np.where(outer & fill, FACE_ALPHA, 0.0)])
-    diagonal = np.fromiter((np.ptp(r, axis=0).max() for r in ann.rings), dtype=float, count=len(ann.rings))
+    outer = np.asarray([p == "outer" for p in parts])
+    extent = np.fromiter((np.ptp(r, axis=0).max() for r in rings), dtype=float, count=len(rings))
     kwargs = {
         "shape_type": shape_type,
         "features": features,
         "feature_defaults": _defaults(features),
-        "face_color": face,
+        "face_color": np.column_stack([rgb, np.where(outer & fill, FACE_ALPHA, 0.0)]),
         "edge_color": np.column_stack([rgb, np.ones(len(rgb))]),
-        "edge_width": np.clip(0.02 * diagonal, 1.0, 64.0),
+        "edge_width": np.clip(0.02 * extent, 1.0, 64.0),
         "opacity": 1.0,
     }
     return data, kwargs, notes
 
 
-def _points(ann: Annotations, objects: pd.DataFrame) -> tuple[np.ndarray, dict]:
-    owner = np.asarray(ann.point_object, dtype=np.int64)
-    features, rgb = _features(objects, owner, "point")
+def _point_kwargs(features: pd.DataFrame, rgb: np.ndarray, size: float) -> dict:
     colors = np.column_stack([rgb, np.ones(len(rgb))])
-    kwargs = {
+    return {
         "features": features,
         "feature_defaults": _defaults(features),
         "face_color": colors,
         "border_color": colors,
-        "size": POINT_SIZE_PX,
-        "canvas_size_limits": (6, 24),  # screen pixels: visible at every zoom, like QuPath's points
+        "size": size,
         "opacity": 1.0,
     }
+
+
+def _centroids(ann: Annotations, objects: pd.DataFrame, numbers: np.ndarray) -> tuple[np.ndarray, dict]:
+    features, rgb = _features(objects, numbers, "centroid")
+    diameter = float(np.median([np.ptp(r, axis=0).max() for r in first_rings(ann, numbers[:100])]))  # a cell
+    kwargs = _point_kwargs(features, rgb, max(diameter, 2.0))
+    kwargs["canvas_size_limits"] = (3, 10000)  # a dot at least when zoomed out
+    return centroids(ann, numbers), kwargs
+
+
+def _points(ann: Annotations, objects: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    features, rgb = _features(objects, np.asarray(ann.point_object, dtype=np.int64), "point")
+    kwargs = _point_kwargs(features, rgb, POINT_SIZE_PX)
+    kwargs["canvas_size_limits"] = (6, 24)  # screen pixels: visible at every zoom, like QuPath's points
     return np.asarray(ann.points, dtype=float).reshape(-1, 2), kwargs

@@ -164,7 +164,7 @@ def test_shapes_drawn_in_the_viewer_are_saved_in_slide_pixels(make_napari_viewer
     box = np.array([top_left, top_left + [0, size[1]], top_left + size, top_left + [size[0], 0]])
     drawn = viewer.add_shapes([box], shape_type="rectangle", features={"class": ["Stroma"]})
     viewer.layers.selection = {drawn}
-    out = viewer.layers.save(str(tmp_path / "aperio-drawn.geojson"), selected=True, plugin="napari-wsi-io")
+    out = viewer.layers.save(str(tmp_path / "aperio-drawn.geojson"), selected=True)  # writer chosen by extension
     ann = read_geojson(out[0])
     np.testing.assert_allclose(ann.rings[0], [[40, 100], [40, 300], [90, 300], [90, 100]], atol=1e-3)
     assert ann.objects[0].class_name == "Stroma"

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .geojson_read import AnnotationReadError, read_geojson
+from .geojson_read import AnnotationReadError, gc_paused, read_geojson
 from .geojson_write import write_geojson
 from .layers import META_KEY, annotation_layer_data
 from .placement import SlideFrame, drop_outside, frame_from_layer, pick_slide_layer
@@ -73,8 +73,9 @@ def annotation_layers(path: str | os.PathLike, viewer_layers: list) -> list[Laye
     if not ann.objects:
         raise AnnotationReadError(path, "no objects napari can show" + "".join(f": {s}" for s in _skipped(ann.skipped)))
     frame, notes = _slide_frame(path, viewer_layers)
-    ann, outside = drop_outside(ann, frame)
-    layers, drawing = annotation_layer_data(ann, frame, Path(path).stem)
+    with gc_paused():
+        ann, outside = drop_outside(ann, frame)
+        layers, drawing = annotation_layer_data(ann, frame, Path(path).stem)
     _notify(path, len(ann.objects), frame, _skipped(ann.skipped) + notes + outside + drawing)
     return layers
 

@@ -296,3 +296,11 @@ def test_detections_past_the_shape_limit_are_centroids_and_save_as_outlines(tmp_
     for a, b in zip(ann.rings, again.rings):
         np.testing.assert_allclose(a, b, atol=1e-3)
     assert [o.object_type for o in again.objects] == [o.object_type for o in ann.objects]
+
+
+def test_empty_layers_write_an_empty_collection(tmp_path):
+    from napari.layers import Points, Shapes
+
+    layers = [Shapes().as_layer_data_tuple(), Points().as_layer_data_tuple()]
+    write_annotations(str(tmp_path / "empty.geojson"), layers)
+    assert json.loads((tmp_path / "empty.geojson").read_text()) == {"type": "FeatureCollection", "features": []}

@@ -96,6 +96,15 @@ def _point_geometry(points: list[np.ndarray]) -> dict:
     return {"type": "MultiPoint", "coordinates": [p.tolist() for p in points]}
 
 
+def _rgba(value: object, n: int) -> np.ndarray:
+    """The layer's per-row RGBA colours (what a class without a saved colour is written with); white if none."""
+    try:
+        colors = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):  # a colour name, e.g. an empty layer's current colour
+        colors = np.empty((0, 4))
+    return colors if colors.ndim == 2 and colors.shape == (n, 4) else np.ones((n, 4))
+
+
 def _column(features, name: str, n: int, default) -> list:
     if features is None or name not in features.columns:
         return [default] * n
@@ -151,6 +160,8 @@ def _row_parts(data, meta: dict, layer_type: str, frame: SlideFrame) -> list[lis
     detection's centroid stands for (``centroids``)."""
     features = meta.get("features")
     parts = _column(features, "part", len(data), "")
+    if len(data) == 0:
+        return []
     if layer_type == "points":
         points = np.asarray(data, dtype=float)
         saved = (meta.get("metadata") or {}).get(META_KEY, {}).get("outlines") or {}
@@ -182,16 +193,15 @@ def _numbered_features(data, meta: dict, layer_type: str, frame: SlideFrame) -> 
     features = features if features is not None and len(getattr(features, "columns", ())) else None
     row_parts = _row_parts(data, meta, layer_type, frame)
     n = len(row_parts)
-    colors = np.asarray(meta.get("edge_color" if layer_type == "shapes" else "face_color", []), dtype=float)
-    colors = colors if colors.ndim == 2 and len(colors) == n else np.ones((n, 4))
+    colors = _rgba(meta.get("edge_color" if layer_type == "shapes" else "face_color"), n)
     classes = (meta.get("metadata") or {}).get(META_KEY, {}).get("classes", {})
     properties = _Properties(features, n, colors, classes)
     ids = [_text(i) for i in _column(features, "id", n, "")]
     out = []
     for (kind, key), rows in _groups(n, features).items():
         parts = [part for r in rows for part in row_parts[r]]
-        points = all(kind == "point" for kind, _ in parts)
-        geometry = _point_geometry([xy for _, xy in parts]) if points else _geometry(parts)
+        only_points = all(part_kind == "point" for part_kind, _ in parts)
+        geometry = _point_geometry([xy for _, xy in parts]) if only_points else _geometry(parts)
         feature = {"type": "Feature", "id": ids[rows[0]] or str(uuid.uuid4()), "geometry": geometry}
         feature["properties"] = properties(rows[0])
         out.append((key if kind == "object" else -1, feature))

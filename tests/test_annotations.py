@@ -261,7 +261,7 @@ def test_reading_and_writing_in_a_script_imports_no_qt(tmp_path):
         "import sys, npe2; npe2.PluginManager.instance().discover();"
         f"layers = npe2.read([{path!r}], stack=False, plugin_name='napari-wsi-io');"
         "from napari.layers import Layer;"
-        "from napari_wsi_io.annotations.napari_io import write_annotations;"
+        "from napari_wsi_io._qt.annotation_io import write_annotations;"
         f"write_annotations({str(tmp_path / 'out.geojson')!r}, [Layer.create(*d).as_layer_data_tuple() for d in layers]);"
         # magicgui is left out: napari.layers imports it (without Qt), as any script making layers does.
         "bad = [m for m in sys.modules if m.split('.')[0] in ('qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6')"

@@ -13,15 +13,7 @@ from ..annotations.geojson_read import AnnotationReadError
 from ..annotations.napari_io import annotation_layers
 from ..annotations.placement import slide_layers
 
-__all__ = ["current_viewer_layers", "load_annotations", "open_annotations"]
-
-
-def current_viewer_layers() -> list:
-    """The layers of the viewer napari calls current (the one a file is being opened in)."""
-    import napari
-
-    viewer = napari.current_viewer()
-    return list(viewer.layers) if viewer is not None else []
+__all__ = ["load_annotations", "open_annotations"]
 
 
 def open_annotations(viewer: Viewer, path: str | os.PathLike) -> list[Layer]:

@@ -1,14 +1,14 @@
-"""The npe2 reader and writer of QuPath GeoJSON (``napari.yaml``); no Qt here.
+"""Reading and writing QuPath GeoJSON as napari layer data; no Qt here.
 
-The reader knows no viewer: in napari's GUI it asks ``_qt.annotations`` for the current viewer's
-layers to find the slide the annotations belong to (``placement.pick_slide_layer``); in a script, or
-with no slide open, the annotations stay in pixel units, and a notice says so.
+The reader knows no viewer: it is handed the viewer's layers (``_qt.annotation_io`` hands napari's current
+viewer's, the entry points of ``napari.yaml``) to find the slide the annotations belong to
+(``placement.pick_slide_layer``); in a script, or with no slide open, the annotations stay in pixel units,
+and a notice says so.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,15 +31,6 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
     return None
 
 
-def _viewer_layers() -> list:
-    """The layers of napari's current viewer; none in a script (no Qt loaded, none imported here)."""
-    if "napari._qt" not in sys.modules:
-        return []
-    from .._qt.annotations import current_viewer_layers
-
-    return current_viewer_layers()
-
-
 def _slide_frame(path: str, layers: list) -> tuple[SlideFrame, list[str]]:
     layer = pick_slide_layer(layers, path)
     if layer is None:
@@ -56,10 +47,9 @@ def _skipped(counts) -> list[str]:
     return [f"{sum(counts.values())} objects left out ({reasons})"]
 
 
-def read_annotations(path: str | list[str]) -> list[LayerData]:
-    """npe2 reader: the annotations over the slide they belong to in the current viewer (``annotation_layers``)."""
+def read_annotations(path: str | list[str], viewer_layers: list = ()) -> list[LayerData]:
+    """The annotations over the slide among ``viewer_layers`` they belong to (``annotation_layers``)."""
     paths = [path] if isinstance(path, (str, os.PathLike)) else path
-    viewer_layers = _viewer_layers()
     return [layer for p in paths for layer in annotation_layers(p, viewer_layers)]
 
 
@@ -89,17 +79,20 @@ def _notify(path: str, count: int, frame: SlideFrame, notes: list[str]) -> None:
     show_warning(f"{Path(path).name}: {count} objects{where}; " + "; ".join(notes))
 
 
-def _writer_frame(path: str) -> Callable[[dict], SlideFrame]:
+def _writer_frame(path: str, viewer_layers: list) -> Callable[[dict], SlideFrame]:
     def frame_for(meta: dict) -> SlideFrame:
         saved = (meta.get("metadata") or {}).get(META_KEY, {}).get("frame")
         if saved:
             return SlideFrame.from_metadata(saved)
-        layer = pick_slide_layer(_viewer_layers(), path)  # drawn by hand: over the slide in the viewer, if any
+        layer = pick_slide_layer(viewer_layers, path)  # drawn by hand: over the slide in the viewer, if any
         return frame_from_layer(layer) if layer is not None else SlideFrame()
 
     return frame_for
 
 
-def write_annotations(path: str, layer_data: list[LayerData]) -> list[str]:
-    """npe2 writer: Shapes and Points layers to one QuPath GeoJSON file in level-0 pixels."""
-    return write_geojson(path, layer_data, _writer_frame(path))
+def write_annotations(path: str, layer_data: list[LayerData], viewer_layers: list = ()) -> list[str]:
+    """Shapes and Points layers to one QuPath GeoJSON file in level-0 pixels.
+
+    A layer drawn by hand (no frame of its own) is placed over the slide among ``viewer_layers``, if any.
+    """
+    return write_geojson(path, layer_data, _writer_frame(path, list(viewer_layers)))

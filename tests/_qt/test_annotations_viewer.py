@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -189,24 +188,17 @@ def test_bad_files_in_the_viewer(make_napari_viewer, slides, tmp_path):
                for n in notification_manager.records)  # fmt: skip
 
 
-def test_two_thousand_cells_open_within_three_seconds(make_napari_viewer, slides, tmp_path, qtbot):
+def test_two_thousand_cells_open_and_draw(make_napari_viewer, slides, tmp_path, qtbot):
+    # How long this takes is measured by benchmarks/annotations.py (the 3 s), not here.
     viewer = make_napari_viewer(show=True)
     _slide(viewer, slides["svs"])
-    warm = write_qupath_geojson(tmp_path / "aperio.geojson", cell_features(1, (3000, 4000)))
-    viewer.open(warm, plugin="napari-wsi-io")  # napari's first Shapes layer pays its one-time costs
-    qtbot.wait(100)
-    (tmp_path / "cells").mkdir()
-    path = write_qupath_geojson(tmp_path / "cells" / "aperio.geojson", cell_features(2000, (3000, 4000), radius=6))
+    path = write_qupath_geojson(tmp_path / "aperio.geojson", cell_features(2000, (3000, 4000), radius=6))
     canvas = viewer.window._qt_viewer.canvas._scene_canvas
     drawn = []
-    canvas.events.draw.connect(lambda _e: drawn.append((time.perf_counter(), time.process_time())), position="last")
-    start, cpu_start = time.perf_counter(), time.process_time()
+    canvas.events.draw.connect(lambda _e: drawn.append(True), position="last")
     layer = viewer.open(path, plugin="napari-wsi-io")[0]
     seen = len(drawn)
     viewer.window._qt_viewer.canvas.native.update()
     qtbot.waitUntil(lambda: len(drawn) > seen, timeout=10000)
-    wall, cpu = drawn[-1][0] - start, drawn[-1][1] - cpu_start
     assert len(layer.data) == 2000
-    # The process's CPU time (every thread, the software renderer's included) is what the open costs: on a
-    # machine shared with other jobs the wall clock also counts the time this process waited for a core.
-    assert cpu <= 3.0, f"2,000 cells took {cpu:.2f} s of CPU ({wall:.2f} s wall) to open and draw"
+    assert layer.features["class"].value_counts().to_dict() == {"Tumor": 1000, "Stroma": 1000}

@@ -281,7 +281,7 @@ def test_cucim_colours_that_differ_from_openslides_send_the_file_to_the_fallback
     from cucim import CuImage
 
     from napari_wsi_io.backends._cucim import _ycbcr_colour_problem
-    from napari_wsi_io.backends._tiff import TiffLayout
+    from napari_wsi_io.backends._tiff_layout import TiffLayout
 
     other = write_aperio_j2k(tmp_path / "other.svs", SHAPE, min_level_side=MIN_SIDE, seed=1)
     layout = TiffLayout(files["33003-half"])

@@ -16,7 +16,7 @@ from .._errors import SlideReadError
 from ._base import Slide
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
 from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
-from ._tiff import TiffLayout, is_tiff_file
+from ._tiff_layout import TiffLayout, is_tiff_file
 
 __all__ = [
     "BACKENDS",

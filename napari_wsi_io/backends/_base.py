@@ -7,7 +7,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ._tiff import TiffLayout
+from ._tiff_layout import TiffLayout
+from ._tile_reader import TileReader
 
 __all__ = ["Slide"]
 
@@ -27,7 +28,8 @@ class Slide:
         self.path = os.fspath(path)
         self.layout = layout or TiffLayout(self.path)
         self._fd = os.open(self.path, os.O_RDONLY)
-        self.tiles = self.layout.tiles(self._fd, turbojpeg=self._turbojpeg)
+        #: Each level's tiles (a ``TileReader``; ``has_raw_tiles`` says whether their bytes are at hand).
+        self.tiles: list[TileReader] = self.layout.tiles(self._fd, turbojpeg=self._turbojpeg)
         #: Why the preferred backend was not used, when it was not.
         self.fallback_reason: str | None = None
 
@@ -103,13 +105,6 @@ class Slide:
         """Array shape of a level: (height, width[, samples])."""
         w, h = self.level_dimensions[level]
         return (h, w, self.samples) if self.samples > 1 else (h, w)
-
-    def get_best_level_for_downsample(self, downsample: float) -> int:
-        best = 0
-        for i, d in enumerate(self.level_downsamples):
-            if d <= downsample * 1.01:
-                best = i
-        return best
 
     def read_associated(self, name: str) -> np.ndarray:
         """An associated image (label, macro, thumbnail), decoded with the same checks as a level."""

@@ -7,7 +7,7 @@ per pair of neighbouring camera tiles (numbered in a serpentine from the bottom 
 they overlap.  OpenSlide lays every tile out at one advance: the tile size less the
 confidence-weighted mean overlap; each tile covers the one before it, and a TIFF tile of a
 level downsampled d times holds d x d such tiles, each laid out on its own.  Without overlap that is the TIFF tile grid;
-with overlap the level is stitched the same way (``Level.remap``), to the nearest pixel where
+with overlap the level is stitched the same way (``LevelPage.remap``), to the nearest pixel where
 OpenSlide blends a fractional position.  Overlapping tiles in several or shifted AOIs are refused.
 """
 
@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .._errors import SlideReadError
-from ._vendor import Level, VendorLayout, parse_xml
+from ._vendor import LevelPage, VendorLayout, parse_xml
 
 _MACRO = ("Label Image", "Label_Image")
 
@@ -123,17 +123,37 @@ def _stitch_axis(count: int, tile: int, advance: float, ds: float) -> np.ndarray
 
 
 def read_layout(tif, pages: list) -> VendorLayout:
+    """Levels: the "level=N" IFDs, widest first, sized (or stitched) from level 0's EncodeInfo as OpenSlide."""
     path = tif.filehandle.path
     iscan = _iscan(_xmp(pages[0], path, "IFD 0"), path)
     props = {f"ventana.{k}": v for k, v in iscan.attrib.items() if v}
-    mpp = None
+    mpp = _scan_mpp(iscan)
+    found, associated = _level_pages(pages, path)
+    tile = (found[0][0].tilewidth, found[0][0].tilelength)
+    if any((p.tilewidth, p.tilelength) != tile for p, _ in found):
+        raise SlideReadError(path, "Ventana levels have different tile sizes")
+    encode = _xmp(found[0][0], path, "level 0")
+    mag0, by_size = found[0][1], sorted(found, key=lambda f: -f[0].imagewidth)
+    if encode is None or encode.tag != "EncodeInfo":
+        return VendorLayout([LevelPage(page) for page, _ in by_size], associated, props, mpp)
+    advance, areas = _tile_layout(encode, tile, path)
+    if advance == tile:
+        levels = _grid_levels(by_size, mag0, _grid_extent(areas, tile, path))
+    else:
+        levels = _stitched_levels(by_size, mag0, areas, tile, advance, path)
+    return VendorLayout(levels, associated, props, mpp)
+
+
+def _scan_mpp(iscan) -> tuple[float, float] | None:
     try:
         res = float(iscan.attrib.get("ScanRes", ""))
-        if 0 < res < 1000:
-            mpp = (res, res)
     except ValueError:
-        pass
+        return None
+    return (res, res) if 0 < res < 1000 else None
 
+
+def _level_pages(pages: list, path: str) -> tuple[list, dict]:
+    """The (page, magnification) of each "level=N mag=M" IFD in order of N, and the associated images."""
     found, associated = [], {}
     for page in pages:
         desc = page.description or ""
@@ -156,35 +176,37 @@ def read_layout(tif, pages: list) -> VendorLayout:
             associated["thumbnail"] = page
     if not found:
         raise SlideReadError(path, "no Ventana 'level=N' images in this BIF file")
-    tile = (found[0][0].tilewidth, found[0][0].tilelength)
-    if any((p.tilewidth, p.tilelength) != tile for p, _ in found):
-        raise SlideReadError(path, "Ventana levels have different tile sizes")
+    return found, associated
 
-    encode = _xmp(found[0][0], path, "level 0")
-    if encode is None or encode.tag != "EncodeInfo":
-        levels = [Level(page) for page, _ in sorted(found, key=lambda f: -f[0].imagewidth)]
-        return VendorLayout(levels, associated, props, mpp)
-    advance, areas = _tile_layout(encode, tile, path)
+
+def _grid_levels(by_size: list, mag0: float, extent: tuple[int, int]) -> list[LevelPage]:
+    """Levels of tiles that do not overlap: OpenSlide's level is the AOI grid scaled down; past it is padding.
+
+    ``by_size``: (page, magnification), widest first; ``mag0``: level 0's magnification.
+    """
     levels = []
-    if advance == tile:
-        extent = _grid_extent(areas, tile, path)
-        for page, mag in sorted(found, key=lambda f: -f[0].imagewidth):
-            ds = found[0][1] / mag
-            # OpenSlide's level is the AOI grid scaled down; what the TIFF holds past it is padding.
-            w, h = min(page.imagewidth, math.ceil(extent[0] / ds)), min(page.imagelength, math.ceil(extent[1] / ds))
-            levels.append(Level(page, w, h))
-        return VendorLayout(levels, associated, props, mpp)
-    # Overlapping tiles: stitched like OpenSlide, each level's tiles holding ds x ds level-0 tiles.
+    for page, mag in by_size:
+        ds = mag0 / mag
+        w, h = min(page.imagewidth, math.ceil(extent[0] / ds)), min(page.imagelength, math.ceil(extent[1] / ds))
+        levels.append(LevelPage(page, w, h))
+    return levels
+
+
+def _stitched_levels(
+    by_size: list, mag0: float, areas: list, tile: tuple[int, int], advance: tuple[float, float], path: str
+) -> list[LevelPage]:
+    """Overlapping tiles, stitched like OpenSlide: each level's tiles hold ds x ds level-0 tiles."""
     if len(areas) != 1 or areas[0][:2] != (0, 0) or areas[0][4][0] != 0:
         raise SlideReadError(path, "overlapping BIF tiles in several or shifted AOIs: stitching them is not supported")
     _, _, cols, rows, _ = areas[0]
-    first = max(found, key=lambda f: f[0].imagewidth)[0]
+    first = by_size[0][0]
     if cols * tile[0] > first.imagewidth or rows * tile[1] > first.imagelength:  # before sizing arrays from it
         raise SlideReadError(path, f"Ventana EncodeInfo: {cols}x{rows} tiles do not fit the TIFF image")
-    for page, mag in sorted(found, key=lambda f: -f[0].imagewidth):
-        ds = found[0][1] / mag
+    levels = []
+    for page, mag in by_size:
+        ds = mag0 / mag
         if ds != round(ds) or tile[0] % ds or tile[1] % ds:
             raise SlideReadError(path, f"Ventana level at {mag:g}x: downsample {ds:g} does not divide the tiles")
         ys, xs = _stitch_axis(rows, tile[1], advance[1], ds), _stitch_axis(cols, tile[0], advance[0], ds)
-        levels.append(Level(page, len(xs), len(ys), remap=(ys, xs)))
-    return VendorLayout(levels, associated, props, mpp)
+        levels.append(LevelPage(page, len(xs), len(ys), remap=(ys, xs)))
+    return levels

@@ -16,7 +16,9 @@ import numpy as np
 
 from .._errors import SlideReadError
 from ._base import Slide
-from ._tiff import _APERIO_J2K_YCBCR, TiffLayout
+from ._tiff_layout import TiffLayout
+from ._tiff_page import APERIO_J2K_YCBCR
+from ._tile_decode import TiffTiles
 
 __all__ = ["DEVICES", "CucimSlide", "cucim_plugin", "cucim_version", "gpu_problem"]
 
@@ -107,12 +109,12 @@ def _ycbcr_colour_problem(path: str, image, layout: TiffLayout) -> str | None:
     has changed between releases: one tile shows whether this cuCIM agrees.
     """
     tiles = layout.levels[0]
-    if tiles.compression != _APERIO_J2K_YCBCR or tiles.samples != 3:
+    if tiles.compression != APERIO_J2K_YCBCR or tiles.samples != 3:
         return None
     h, w = min(tiles.tile_height, tiles.height), min(tiles.tile_width, tiles.width)
     fd = os.open(path, os.O_RDONLY)
     try:  # a tile the fallback refuses is refused in cuCIM too (SlideReadError)
-        expected = tiles.bind(fd).read_into(np.empty((h, w, 3), np.uint8), 0, 0)
+        expected = TiffTiles.reading(tiles, fd).read_into(np.empty((h, w, 3), np.uint8), 0, 0)
     finally:
         os.close(fd)
     try:

@@ -12,12 +12,17 @@ is decoded in one call, never the whole strip.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._errors import SlideReadError
 from ._jpeg import JpegChecker
-from ._vendor import Level, VendorLayout
+from ._tiff_page import LevelSource, PixelFormat
+from ._vendor import LevelPage, VendorLayout
+
+if TYPE_CHECKING:
+    from ._tile_decode import TiffTiles
 
 __all__ = ["RestartIntervals", "decode_strip", "read_layout", "restart_intervals"]
 
@@ -56,7 +61,7 @@ def read_layout(tif, pages: list) -> VendorLayout:
     for big, small in zip(levels, levels[1:]):
         if (small.imagewidth, small.imagelength) == (big.imagewidth, big.imagelength):
             raise SlideReadError(path, f"two NDPI levels are {big.imagewidth}x{big.imagelength} px")
-    return VendorLayout([Level(p) for p in levels], associated, _properties(pages[0]))
+    return VendorLayout([LevelPage(p) for p in levels], associated, _properties(pages[0]))
 
 
 def _properties(page) -> dict[str, str]:
@@ -116,109 +121,112 @@ def _sof_and_interval(header: bytes) -> tuple[int, int, int, int]:
     return sof, interval, mcu[0], mcu[1]
 
 
-def restart_intervals(tiles, page, file_size: int) -> RestartIntervals | None:
+def restart_intervals(src: LevelSource, fmt: PixelFormat, size: tuple[int, int]) -> RestartIntervals | None:
     """The restart intervals of an NDPI JPEG strip, or None for a strip of one interval (decoded whole).
 
     Without McuStarts the strip's restart markers are found by scanning it once (bounded), as
     OpenSlide does in the background.
     """
+    page = src.page
     if _MCU_STARTS in page.tags:
-        return RestartIntervals(tiles, page, file_size)
+        return RestartIntervals(src, fmt, size)
     from tifffile.tifffile import ndpi_jpeg_tile
 
-    offset, size = _first(page.tags.valueof(273)), _first(page.tags.valueof(279))
-    with open(tiles.path, "rb") as f:
-        start = os.pread(f.fileno(), min(size, _MAX_HEADER), offset)
+    offset, strip_bytes = _first(page.tags.valueof(273)), _first(page.tags.valueof(279))
+    with open(src.path, "rb") as f:
+        start = os.pread(f.fileno(), min(strip_bytes, _MAX_HEADER), offset)
     try:
         th, tw, header = ndpi_jpeg_tile(start)
     except Exception:  # no restart interval or frame header: the whole-strip checks say what is wrong
         return None
-    if tw >= tiles.width and th >= tiles.height:
+    if tw >= size[0] and th >= size[1]:
         return None
-    return RestartIntervals(tiles, page, file_size, (bytes(header), tw, th))
+    return RestartIntervals(src, fmt, size, (bytes(header), tw, th))
 
 
 class RestartIntervals:
-    """The restart-interval grid of one NDPI level: checks at open, decodes regions in one call."""
+    """The restart-interval grid of one NDPI level: checks at open, decodes regions in one call.
 
-    def __init__(self, tiles, page, file_size: int, scan: tuple[bytes, int, int] | None = None) -> None:
-        fail = tiles._fail
+    ``scan`` is (header, interval width, interval height) of a strip without McuStarts, whose
+    intervals are then found by scanning it for restart markers.
+    """
+
+    def __init__(
+        self, src: LevelSource, fmt: PixelFormat, size: tuple[int, int], scan: tuple[bytes, int, int] | None = None
+    ) -> None:
+        page = src.page
         strip_offset, strip_bytes = _first(page.tags.valueof(273)), _first(page.tags.valueof(279))
-        if strip_offset < 0 or strip_bytes < 4 or strip_offset + strip_bytes > file_size:
-            fail("the JPEG strip lies past the end of the file (truncated file?)")
-        if scan:
-            header, tw, th = scan
-        elif page.jpegheader is None or not page.is_tiled:
-            fail(
-                f"McuStarts (tag {_MCU_STARTS}) do not match the JPEG strip "
-                "(no baseline frame header or restart interval in it)"
-            )
-        else:
-            header, tw, th = page.jpegheader, int(page.tilewidth), int(page.tilelength)
+        if strip_offset < 0 or strip_bytes < 4 or strip_offset + strip_bytes > src.file_size:
+            src.fail("the JPEG strip lies past the end of the file (truncated file?)")
+        header, tw, th = scan or _tagged_header(src)
         self.header = bytes(header)
         self.tile_width, self.tile_height = tw, th
-        checker = JpegChecker(None, {(tw, th)}, tiles.samples, tiles.bits, tiles.photometric, _is_jfif(self.header))
-        problem = checker.problem(self.header + _EOI)
+        self.checker = JpegChecker(None, {(tw, th)}, fmt.samples, fmt.bits, fmt.photometric, _is_jfif(self.header))
+        problem = self.checker.problem(self.header + _EOI)
         if problem:
-            fail(problem)
-        self.checker = checker
+            src.fail(problem)
+        self.rows, self.cols = self._grid(src, size)
+        starts = self._scan(src, strip_offset, strip_bytes) if scan else _tagged_starts(src)
+        #: Where each interval's data lies in the file, and its length with its marker.
+        self.bytecounts = self._checked_counts(src, starts, strip_bytes, scanned=scan is not None)
+        self.offsets = starts + strip_offset
+        self._check_strip_header(src, strip_offset, size)
+
+    def _grid(self, src: LevelSource, size: tuple[int, int]) -> tuple[int, int]:
+        """(rows, cols) of intervals, after checking the header's frame and restart interval against the TIFF."""
+        tw, th = self.tile_width, self.tile_height
         self.sof, interval, mcu_w, mcu_h = _sof_and_interval(self.header)
         if self.sof < 0 or interval < 1 or tw != interval * mcu_w or th != mcu_h:
-            fail("the JPEG strip's restart interval does not match its frame header")
+            src.fail("the JPEG strip's restart interval does not match its frame header")
         if tw > _JPEG_MAX_DIMENSION:
-            fail(f"restart intervals of {tw} px are wider than a JPEG can be")
-        width, height = tiles.width, tiles.height
-        mcus_per_row = -(-width // mcu_w)
+            src.fail(f"restart intervals of {tw} px are wider than a JPEG can be")
+        mcus_per_row = -(-size[0] // mcu_w)
         if mcus_per_row % interval:
-            fail(f"restart intervals of {interval} MCUs do not divide a row of {mcus_per_row} MCUs")
-        self.rows, self.cols = -(-height // th), mcus_per_row // interval
+            src.fail(f"restart intervals of {interval} MCUs do not divide a row of {mcus_per_row} MCUs")
+        return -(-size[1] // th), mcus_per_row // interval
+
+    def _checked_counts(self, src: LevelSource, starts: np.ndarray, strip_bytes: int, scanned: bool) -> np.ndarray:
+        """Each interval's length (with its marker), after checking that ``starts`` fit the strip."""
         expected = self.rows * self.cols
-        if scan:
-            starts = self._scan(tiles, strip_offset, strip_bytes)
-            if len(starts) != expected:
-                fail(
-                    f"no McuStarts (tag {_MCU_STARTS}), and the JPEG strip holds {len(starts)} restart intervals "
-                    f"where {expected} are needed"
-                )
-        else:
-            # The tag itself, as an array (tifffile's tuples of offsets take 100 ms to convert on a large level).
-            starts = np.asarray(page.tags.valueof(_MCU_STARTS), np.int64).ravel()
-            high = page.tags.valueof(_MCU_STARTS_HIGH)
-            if high is not None:
-                high = np.asarray(high, np.int64).ravel()
-                if len(high) != len(starts):
-                    fail(f"McuStartsHighBytes (tag {_MCU_STARTS_HIGH}) has {len(high)} values for {len(starts)}")
-                starts = starts + (high << 32)
+        if scanned and len(starts) != expected:
+            src.fail(
+                f"no McuStarts (tag {_MCU_STARTS}), and the JPEG strip holds {len(starts)} restart intervals "
+                f"where {expected} are needed"
+            )
         counts = np.diff(starts, append=strip_bytes)
         if len(starts) != expected:
-            fail(f"McuStarts (tag {_MCU_STARTS}) lists {len(starts)} restart intervals where {expected} are needed")
+            src.fail(f"McuStarts (tag {_MCU_STARTS}) lists {len(starts)} restart intervals where {expected} are needed")
         if starts[0] != len(self.header):
-            fail(f"the first McuStart ({starts[0]}) is not where the JPEG header ends ({len(self.header)})")
+            src.fail(f"the first McuStart ({starts[0]}) is not where the JPEG header ends ({len(self.header)})")
         if ((starts < 0) | (starts >= strip_bytes)).any():
-            fail(f"McuStarts (tag {_MCU_STARTS}) point past the end of the JPEG strip ({strip_bytes} bytes)")
+            src.fail(f"McuStarts (tag {_MCU_STARTS}) point past the end of the JPEG strip ({strip_bytes} bytes)")
         # Each interval holds at least one byte of data and its 2-byte marker.
         if (counts < 3).any():
-            fail(f"McuStarts (tag {_MCU_STARTS}) are out of order or too close (restart interval {_first_bad(counts)})")
-        #: Where each interval's data lies in the file, and its length with its marker.
-        self.offsets, self.bytecounts = starts + strip_offset, counts
-        # The strip's own frame header must agree with the TIFF where JPEG can hold the size.
-        with open(tiles.path, "rb") as f:
+            src.fail(
+                f"McuStarts (tag {_MCU_STARTS}) are out of order or too close (restart interval {_first_bad(counts)})"
+            )
+        return counts
+
+    def _check_strip_header(self, src: LevelSource, strip_offset: int, size: tuple[int, int]) -> None:
+        """The strip's own frame header must agree with the TIFF where JPEG can hold the size."""
+        with open(src.path, "rb") as f:
             original = os.pread(f.fileno(), len(self.header), strip_offset)
         if len(original) != len(self.header) or original[: self.sof] != self.header[: self.sof]:
-            fail("the JPEG strip's header changed while it was read")
+            src.fail("the JPEG strip's header changed while it was read")
         jpeg_h, jpeg_w = (int.from_bytes(original[self.sof + i : self.sof + i + 2], "big") for i in (0, 2))
+        width, height = size
         if max(width, height) <= _JPEG_MAX_DIMENSION and (jpeg_w, jpeg_h) != (width, height):
-            fail(f"the JPEG strip is {jpeg_w}x{jpeg_h} px where the TIFF says {width}x{height}")
+            src.fail(f"the JPEG strip is {jpeg_w}x{jpeg_h} px where the TIFF says {width}x{height}")
 
-    def _scan(self, tiles, offset: int, size: int) -> np.ndarray:
+    def _scan(self, src: LevelSource, offset: int, size: int) -> np.ndarray:
         """Where each interval's data starts, relative to the strip, from its restart markers."""
         if size > _MAX_SCAN_BYTES:
-            tiles._fail(
+            src.fail(
                 f"no McuStarts (tag {_MCU_STARTS}), and the {size >> 20} MB JPEG strip is too large to scan "
                 "for its restart markers"
             )
         found, pos = [np.array([len(self.header)], np.int64)], len(self.header)
-        with open(tiles.path, "rb") as f:
+        with open(src.path, "rb") as f:
             while pos < size:
                 data = np.frombuffer(os.pread(f.fileno(), min(_SCAN_CHUNK, size - pos), offset + pos), np.uint8)
                 if len(data) < 2:
@@ -234,7 +242,7 @@ class RestartIntervals:
         """One interval as a JPEG of its own (the decoders stop at its end, before the marker)."""
         return self.header + data + _EOI
 
-    def problem(self, tiles, ty: int, tx: int, data: bytes) -> str | None:
+    def problem(self, tiles: TiffTiles, ty: int, tx: int, data: bytes) -> str | None:
         """What is wrong with the JPEG ``raw`` made of one interval."""
         body = np.frombuffer(data, np.uint8)[len(self.header) : len(data) - 2]
         last = ty * self.cols + tx == self.rows * self.cols - 1
@@ -244,7 +252,7 @@ class RestartIntervals:
         # The header, and the interval as the decoder takes it (its marker left out).
         return self.checker.problem(data[: len(data) - 4] + _EOI)
 
-    def read_into(self, tiles, out: np.ndarray, y: int, x: int) -> None:
+    def read_into(self, tiles: TiffTiles, out: np.ndarray, y: int, x: int) -> None:
         """Decode the intervals under ``out`` (h, w, samples) at (y, x), a band of rows per call."""
         h, w = out.shape[:2]
         rows, cols = tiles.tile_range(y, x, h, w)
@@ -260,7 +268,7 @@ class RestartIntervals:
                 y1, x1 = min(y + h, r1 * th), min(x + w, c1 * tw)
                 out[y0 - y : y1 - y, x0 - x : x1 - x] = block[y0 - r0 * th : y1 - r0 * th, x0 - c0 * tw : x1 - c0 * tw]
 
-    def _decode(self, tiles, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    def _decode(self, tiles: TiffTiles, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         import imagecodecs
 
         from .._scratch import scratch
@@ -278,7 +286,7 @@ class RestartIntervals:
                 int(tiles.offsets[first]),
                 int(tiles.offsets[last] + tiles.bytecounts[last] - tiles.offsets[first]),
             )
-            data = os.pread(tiles._fd, size, start)
+            data = os.pread(tiles.fd, size, start)
             if len(data) != size:
                 raise SlideReadError(tiles.path, f"{tiles.where(r, c0)} lies past the end of the file")
             parts.append(data)
@@ -330,6 +338,31 @@ def _segments_problem(body: np.ndarray, counts: np.ndarray, ends_level: bool):
         return min(i, len(ends) - 1), "a marker inside the restart interval's compressed data (corrupt data)"
     i = int(np.flatnonzero(~np.isin(ends, markers))[0])
     return i, "restart interval does not end with a restart marker (McuStarts do not match the data)"
+
+
+def _tagged_header(src: LevelSource) -> tuple[bytes, int, int]:
+    """(header, interval width, interval height) as tifffile derives them from McuStarts."""
+    page = src.page
+    if page.jpegheader is None or not page.is_tiled:
+        src.fail(
+            f"McuStarts (tag {_MCU_STARTS}) do not match the JPEG strip "
+            "(no baseline frame header or restart interval in it)"
+        )
+    return page.jpegheader, int(page.tilewidth), int(page.tilelength)
+
+
+def _tagged_starts(src: LevelSource) -> np.ndarray:
+    """Where each interval's data starts, relative to the strip, from McuStarts (and its high bytes)."""
+    tags = src.page.tags
+    # The tag itself, as an array (tifffile's tuples of offsets take 100 ms to convert on a large level).
+    starts = np.asarray(tags.valueof(_MCU_STARTS), np.int64).ravel()
+    high = tags.valueof(_MCU_STARTS_HIGH)
+    if high is not None:
+        high = np.asarray(high, np.int64).ravel()
+        if len(high) != len(starts):
+            src.fail(f"McuStartsHighBytes (tag {_MCU_STARTS_HIGH}) has {len(high)} values for {len(starts)}")
+        starts = starts + (high << 32)
+    return starts
 
 
 def _first(value) -> int:

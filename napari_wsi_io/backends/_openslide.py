@@ -1,6 +1,6 @@
 """Formats only OpenSlide reads (MIRAX, Hamamatsu VMS/VMU, DICOM, Sakura, ...): its levels as ours.
 
-``OpenSlideLayout`` stands in for ``TiffLayout`` where there is no TIFF to probe:
+``OpenSlideLayout`` stands in for ``TiffLayout`` (``_tiff_layout``) where there is no TIFF to probe:
 the levels, metadata and associated images come from OpenSlide, and every read
 goes through ``OpenSlide.read_region``.  It is chosen after cuCIM and tifffile.
 """
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .._errors import SlideReadError
 from ._base import Slide
-from ._tiff import LevelTiles
+from ._tile_index import TileGrid
 
-__all__ = ["OpenSlideFileSlide", "OpenSlideLayout", "dicom_file", "openslide_format"]
+__all__ = ["OpenSlideFileSlide", "OpenSlideLayout", "OpenSlideTiles", "dicom_file", "openslide_format"]
 
 
 def openslide_format(path: str | os.PathLike) -> str | None:
@@ -42,20 +44,31 @@ def dicom_file(folder: str | os.PathLike) -> str | None:
     return next((c for c in candidates[:_DICOM_FILES_TRIED] if openslide_format(c) == "dicom"), None)
 
 
-class _Level:
-    """One OpenSlide level, with the part of ``LevelTiles``' interface the readers use."""
+@dataclass(frozen=True, eq=False, repr=False)
+class OpenSlideTiles(TileGrid):
+    """One OpenSlide level (or associated image), read region by region through ``OpenSlide.read_region``.
 
-    samples, dtype, compression, jpeg, tiled, bytecounts = 3, np.dtype(np.uint8), None, None, True, None
+    Its tiles are OpenSlide's to decode and check: ``has_raw_tiles`` is False.
+    """
 
-    def __init__(self, layout: OpenSlideLayout, level: int | str, width: int, height: int, tile: tuple[int, int]):
-        self.layout, self.level, self.width, self.height = layout, level, width, height
-        self.tile_width, self.tile_height = tile
-        self.rows, self.cols = -(-height // self.tile_height), -(-width // self.tile_width)
-        self.label = f"level {level}" if isinstance(level, int) else f"associated image {level!r}"
+    samples: ClassVar[int] = 3
+    dtype: ClassVar[np.dtype] = np.dtype(np.uint8)
+    compression: ClassVar[None] = None
+    jpeg: ClassVar[None] = None
+    tiled: ClassVar[bool] = True
 
-    # The same naming and tile arithmetic as the TIFF levels'.
-    where = LevelTiles.where
-    tile_range = LevelTiles.tile_range
+    layout: OpenSlideLayout
+
+    @classmethod
+    def of(
+        cls, layout: OpenSlideLayout, level: int | str, width: int, height: int, tile: tuple[int, int]
+    ) -> OpenSlideTiles:
+        """The level ``level`` (or associated image) of ``width`` x ``height`` px in ``tile`` (width, height) tiles."""
+        tw, th = tile
+        rows, cols = -(-height // th), -(-width // tw)
+        return cls(
+            level=level, width=width, height=height, tile_width=tw, tile_height=th, rows=rows, cols=cols, layout=layout
+        )
 
     def check_region(self, y: int, x: int, h: int, w: int) -> None:
         """OpenSlide checks its own tiles."""
@@ -116,7 +129,7 @@ class OpenSlideLayout:
                 int(props.get(f"openslide.level[{i}].tile-width", 256)),
                 int(props.get(f"openslide.level[{i}].tile-height", 256)),
             )
-            self.levels.append(_Level(self, i, w, h, tile))
+            self.levels.append(OpenSlideTiles.of(self, i, w, h, tile))
         self.associated_pages = {}
         for name in self._osr.associated_images:
             w, h = self._osr.associated_images[name].size
@@ -126,12 +139,12 @@ class OpenSlideLayout:
     def cucim_problem(self) -> str:
         return f"{self.vendor} files are not TIFF; OpenSlide reads them"
 
-    def tiles(self, fd: int, turbojpeg: bool = False) -> list[_Level]:
+    def tiles(self, fd: int, turbojpeg: bool = False) -> list[OpenSlideTiles]:
         return self.levels
 
-    def associated_tiles(self, name: str, fd: int) -> _Level:
+    def associated_tiles(self, name: str, fd: int) -> OpenSlideTiles:
         page = self.associated_pages[name]
-        return _Level(self, name, page.imagewidth, page.imagelength, (page.imagewidth, page.imagelength))
+        return OpenSlideTiles.of(self, name, page.imagewidth, page.imagelength, (page.imagewidth, page.imagelength))
 
     def read(self, level: int | str, x: int, y: int, width: int, height: int) -> np.ndarray:
         """RGB pixels of a region in level coordinates (or a whole associated image)."""

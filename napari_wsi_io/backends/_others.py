@@ -8,7 +8,7 @@ import numpy as np
 
 from .._errors import SlideReadError
 from ._base import Slide
-from ._tiff import TiffLayout
+from ._tiff_layout import TiffLayout
 
 __all__ = ["OpenSlideSlide", "TiffslideSlide"]
 

@@ -15,7 +15,7 @@ import math
 
 from .._errors import SlideReadError
 from ._jpeg import jpeg_frame
-from ._vendor import EmbeddedJpeg, Level, VendorLayout, parse_xml
+from ._vendor import EmbeddedJpeg, LevelPage, VendorLayout, parse_xml
 
 _SCANNED = "PIM_DP_SCANNED_IMAGES"
 _REPRESENTATIONS = "PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE"
@@ -77,15 +77,37 @@ def _embedded(scanned, kind: str) -> EmbeddedJpeg | None:
 
 
 def read_layout(tif, pages: list) -> VendorLayout:
+    """Levels: the tiled IFDs, each sized from level 0 by its pixel spacing; label and macro: strips or XML."""
     path = tif.filehandle.path
     root = parse_xml(path, pages[0].description, "Philips XML in ImageDescription")
     if root.tag != "DataObject" or root.attrib.get("ObjectType") != "DPUfsImport":
         raise SlideReadError(path, "Philips XML: the root is not a DPUfsImport DataObject")
     scanned = _attr(root, _SCANNED)
+    spacings = _level_spacings(scanned, path)
+    level_pages, associated = _tiled_pages(pages, path)
+    if len(spacings) != len(level_pages):
+        raise SlideReadError(
+            path, f"Philips XML: {len(spacings)} level pixel spacings for {len(level_pages)} tiled levels"
+        )
+    levels = _levels(level_pages, spacings, path)
+    for name, kind in (("label", "LABELIMAGE"), ("macro", "MACROIMAGE")):
+        if name not in associated and (image := _embedded(scanned, kind)) is not None:
+            associated[name] = image
+    props: dict[str, str] = {}
+    _add_properties(props, root.findall("Attribute"), "philips")
+    mpp = None
+    if "philips.DICOM_PIXEL_SPACING" in props:
+        sx, sy = _spacing(props["philips.DICOM_PIXEL_SPACING"], path, "the image's")
+        mpp = (1e3 * sx, 1e3 * sy)
+    return VendorLayout(levels, associated, props, mpp)
+
+
+def _level_spacings(scanned, path: str) -> list:
+    """The DICOM_PIXEL_SPACING node of each of the WSI image's pixel data representations (one per level)."""
     wsi = [d for d in scanned.findall("Array/DataObject") if _image_type(d) == "WSI"] if scanned is not None else []
     if len(wsi) != 1:
         raise SlideReadError(path, f"Philips XML: expected one WSI image, found {len(wsi)}")
-    spacings = [
+    return [
         node
         for rep in wsi[0].findall(f"Attribute[@Name='{_REPRESENTATIONS}']/Array/DataObject")
         if rep.attrib.get("ObjectType") == "PixelDataRepresentation"
@@ -93,6 +115,9 @@ def read_layout(tif, pages: list) -> VendorLayout:
         if node is not None
     ]
 
+
+def _tiled_pages(pages: list, path: str) -> tuple[list, dict]:
+    """The tiled IFDs (level 0, then reduced-resolution images, never larger), and the label and macro strips."""
     level_pages, associated = [], {}
     for page in pages:
         desc = page.description or ""
@@ -110,31 +135,20 @@ def read_layout(tif, pages: list) -> VendorLayout:
             associated["macro"] = page
     if not level_pages:
         raise SlideReadError(path, "no tiled levels in this Philips file")
-    if len(spacings) != len(level_pages):
-        raise SlideReadError(
-            path, f"Philips XML: {len(spacings)} level pixel spacings for {len(level_pages)} tiled levels"
-        )
+    return level_pages, associated
 
+
+def _levels(level_pages: list, spacings: list, path: str) -> list[LevelPage]:
+    """Each level at level 0's size divided by its downsample (the round of the mean spacing ratio)."""
     w0, h0 = level_pages[0].imagewidth, level_pages[0].imagelength
     sx0, sy0 = _spacing(spacings[0].text, path, "level 0")
     # Philips leaves blank tiles unstored; they show as white glass (cuCIM's Philips background).
-    levels = [Level(level_pages[0], fill=255)]
+    levels = [LevelPage(level_pages[0], fill=255)]
     for i, (page, node) in enumerate(zip(level_pages[1:], spacings[1:]), 1):
         sx, sy = _spacing(node.text, path, f"level {i}")
         ds = round((sx / sx0 + sy / sy0) / 2)
         if ds < 1:
             raise SlideReadError(path, f"Philips XML: level {i} is finer than level 0")
         # The padding past this size is not image (black tiles' edges).
-        levels.append(Level(page, int(w0 / ds), int(h0 / ds), fill=255))
-
-    for name, kind in (("label", "LABELIMAGE"), ("macro", "MACROIMAGE")):
-        if name not in associated and (image := _embedded(scanned, kind)) is not None:
-            associated[name] = image
-
-    props: dict[str, str] = {}
-    _add_properties(props, root.findall("Attribute"), "philips")
-    mpp = None
-    if "philips.DICOM_PIXEL_SPACING" in props:
-        sx, sy = _spacing(props["philips.DICOM_PIXEL_SPACING"], path, "the image's")
-        mpp = (1e3 * sx, 1e3 * sy)
-    return VendorLayout(levels, associated, props, mpp)
+        levels.append(LevelPage(page, int(w0 / ds), int(h0 / ds), fill=255))
+    return levels

@@ -13,7 +13,7 @@ import base64
 import binascii
 
 from .._errors import SlideReadError
-from ._vendor import Level, VendorLayout, parse_xml
+from ._vendor import LevelPage, VendorLayout, parse_xml
 
 _NAMESPACES = ("http://www.leica-microsystems.com/scn/2010/03/10", "http://www.leica-microsystems.com/scn/2010/10/01")
 
@@ -31,6 +31,7 @@ def _text(node, path: str) -> str | None:
 
 
 def read_layout(tif, pages: list) -> VendorLayout:
+    """Levels: the main image's z = 0 dimensions, widest first; macro: the image whose view is the collection."""
     path = tif.filehandle.path
     root = parse_xml(path, pages[0].description, "Leica XML in ImageDescription")
     ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
@@ -40,8 +41,36 @@ def read_layout(tif, pages: list) -> VendorLayout:
     collection = root.find(f"{q}collection")
     if collection is None:
         raise SlideReadError(path, "Leica XML: no <collection>")
-    coll_w, coll_h = _int(collection, "sizeX", path), _int(collection, "sizeY", path)
+    mains, macros = _brightfield_images(collection, q, path)
+    if not mains:
+        raise SlideReadError(path, "Leica XML: no brightfield main image")
+    if len(mains) > 1:
+        raise SlideReadError(
+            path, f"{len(mains)} main images (scanned regions): only single-region slides are supported"
+        )
+    image, view, dims = mains[0]
+    if not dims:
+        raise SlideReadError(path, "Leica XML: the main image has no <dimension>")
+    levels = _levels(pages, dims, path)
+    width, height = dims[0][1], dims[0][2]
+    if width < 1 or height < 1 or view[0] < 1 or view[1] < 1:
+        raise SlideReadError(path, "Leica XML: the main image has no size")
+    mpp = (view[0] / width / 1000, view[1] / height / 1000)
+    associated = {"macro": _page(pages, macros[0][2][0][0], "the macro", path)} if macros and macros[0][2] else {}
+    props = _properties(collection, image, q)
+    # Where the main image lies in the collection, in level-0 pixels (OpenSlide's bounds).
+    props["openslide.bounds-x"] = str(int(view[2] / (view[0] / width)))
+    props["openslide.bounds-y"] = str(int(view[3] / (view[0] / width)))
+    props["openslide.bounds-width"], props["openslide.bounds-height"] = str(width), str(height)
+    return VendorLayout(levels, associated, props, mpp)
 
+
+def _brightfield_images(collection, q: str, path: str) -> tuple[list, list]:
+    """The brightfield (image, view, dims) of the collection: main images, and macros (a view of all of it).
+
+    ``view`` is (sizeX, sizeY, offsetX, offsetY) in nm; ``dims`` the (ifd, sizeX, sizeY) of z-plane 0, widest first.
+    """
+    coll_w, coll_h = _int(collection, "sizeX", path), _int(collection, "sizeY", path)
     mains, macros = [], []
     for image in collection.findall(f"{q}image"):
         view = image.find(f"{q}view")
@@ -58,35 +87,29 @@ def read_layout(tif, pages: list) -> VendorLayout:
         if _text(image, f"{q}scanSettings/{q}illuminationSettings/{q}illuminationSource") != "brightfield":
             continue  # OpenSlide only shows brightfield images
         (macros if is_macro else mains).append((image, nm, dims))
-    if not mains:
-        raise SlideReadError(path, "Leica XML: no brightfield main image")
-    if len(mains) > 1:
-        raise SlideReadError(
-            path, f"{len(mains)} main images (scanned regions): only single-region slides are supported"
-        )
-    image, nm, dims = mains[0]
-    if not dims:
-        raise SlideReadError(path, "Leica XML: the main image has no <dimension>")
+    return mains, macros
 
-    def page(ifd: int, what: str):
-        if not 0 <= ifd < len(pages):
-            raise SlideReadError(path, f"Leica XML: {what} is in IFD {ifd}, the file has {len(pages)}")
-        return pages[ifd]
 
+def _page(pages: list, ifd: int, what: str, path: str):
+    if not 0 <= ifd < len(pages):
+        raise SlideReadError(path, f"Leica XML: {what} is in IFD {ifd}, the file has {len(pages)}")
+    return pages[ifd]
+
+
+def _levels(pages: list, dims: list, path: str) -> list[LevelPage]:
     levels = []
     for i, (ifd, w, h) in enumerate(dims):
-        p = page(ifd, f"level {i}")
+        p = _page(pages, ifd, f"level {i}", path)
         if (p.imagewidth, p.imagelength) != (w, h):
             raise SlideReadError(
                 path, f"Leica XML: level {i} is {w}x{h}, its IFD {ifd} is {p.imagewidth}x{p.imagelength}"
             )
-        levels.append(Level(p))
-    width, height = dims[0][1], dims[0][2]
-    if width < 1 or height < 1 or nm[0] < 1 or nm[1] < 1:
-        raise SlideReadError(path, "Leica XML: the main image has no size")
-    mpp = (nm[0] / width / 1000, nm[1] / height / 1000)
-    associated = {"macro": page(macros[0][2][0][0], "the macro")} if macros and macros[0][2] else {}
+        levels.append(LevelPage(p))
+    return levels
 
+
+def _properties(collection, image, q: str) -> dict[str, str]:
+    """OpenSlide's leica.* properties: the barcode, the device and the scan settings."""
     props = {}
     barcode = _text(collection, f"{q}barcode")
     if barcode:
@@ -107,8 +130,4 @@ def read_layout(tif, pages: list) -> VendorLayout:
     ):
         if value:
             props[f"leica.{name}"] = value
-    # Where the main image lies in the collection, in level-0 pixels (OpenSlide's bounds).
-    props["openslide.bounds-x"] = str(int(nm[2] / (nm[0] / width)))
-    props["openslide.bounds-y"] = str(int(nm[3] / (nm[0] / width)))
-    props["openslide.bounds-width"], props["openslide.bounds-height"] = str(width), str(height)
-    return VendorLayout(levels, associated, props, mpp)
+    return props

@@ -3,7 +3,7 @@
 Each vendor (``_ndpi``, ``_scn``, ``_bif``, ``_philips``) has a small module with
 ``read_layout(tif, pages) -> VendorLayout`` that follows the format's own rules
 (OpenSlide's format pages and tifffile's series), never "IFD 0 is level 0".
-Generic TIFF, Aperio and OME-TIFF use the rules in ``_tiff``.
+Generic TIFF, Aperio and OME-TIFF use the rules in ``_tiff_layout``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import SlideReadError
 
-__all__ = ["EmbeddedJpeg", "Level", "VendorLayout", "parse_xml"]
+__all__ = ["EmbeddedJpeg", "LevelPage", "VendorLayout", "parse_xml"]
 
 
 def parse_xml(path: str, text: str | bytes, what: str) -> ET.Element:
@@ -28,8 +28,11 @@ def parse_xml(path: str, text: str | bytes, what: str) -> ET.Element:
 
 
 @dataclass(frozen=True)
-class Level:
-    """One pyramid level: its TIFF page and its real size (smaller than the page's where tiles pad it)."""
+class LevelPage:
+    """The TIFF page of one pyramid level, and the level's real size (smaller than the page's where tiles pad it).
+
+    ``_tiff_level.describe_level`` checks it and turns it into a ``TiffLevel``.
+    """
 
     page: Any
     width: int | None = None
@@ -68,7 +71,7 @@ class VendorLayout:
     """The scanned image as a vendor lays it out."""
 
     #: Level 0 first: the scanned image only, never label, macro or thumbnail.
-    levels: list[Level]
+    levels: list[LevelPage]
     #: Label, macro, thumbnail, ...: name -> TIFF page (or ``EmbeddedJpeg``).
     associated: dict[str, Any] = field(default_factory=dict)
     #: Vendor metadata with OpenSlide's prefixes ("hamamatsu.", "leica.", "ventana.", "philips.").

@@ -6,21 +6,12 @@ Plots live in ``napari_wsi_io.bench.plots`` (matplotlib, imported on demand).
 
 from __future__ import annotations
 
-from .engine import (
-    CHUNKINGS,
-    SINKS,
-    STRATEGIES,
-    BenchPlan,
-    BenchResult,
-    Progress,
-    Record,
-    Task,
-    load_json,
-    run_plan,
-    save_csv,
-    save_json,
-    summary,
-)
+from .engine import run_plan
+from .plan import BenchPlan
+from .records import BenchResult, Progress, Record, Task, load_json, save_csv, save_json, summary
+from .regions import CHUNKINGS
+from .sinks import SINKS
+from .strategies import STRATEGIES
 
 __all__ = [
     "CHUNKINGS",

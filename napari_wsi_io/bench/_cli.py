@@ -9,8 +9,9 @@ __all__ = ["add_parser", "default_level", "run"]
 
 _DEFAULT_MAX_MEGAPIXELS = 200
 _EPILOG = """\
-The decode limit (every tile decoded by libjpeg-turbo on one core, times the cores)
-is always measured; each result is also given as a fraction of it.  Example:
+The decode limit (every compressed tile decoded on one core, times the cores: JPEG
+tiles by libjpeg-turbo, other codecs by tifffile's) is always measured; each result
+is also given as a fraction of it.  Example:
   napari-wsi-io bench slide.svs --level 2 --strategy threads,processes,cucim --workers 1,2,4 \\
       --backend cucim,openslide --sink assemble --json out.json --plot out.png
 """
@@ -58,9 +59,6 @@ def _positive(text: str) -> int:
 
 
 def add_parser(subparsers) -> None:
-    from ..backends import BACKENDS
-    from .engine import CHUNKINGS, SINKS, STRATEGIES
-
     p = subparsers.add_parser(
         "bench",
         help="how fast a slide level loads, by backend, strategy, chunking and worker count",
@@ -75,15 +73,41 @@ def add_parser(subparsers) -> None:
         default="auto",
         help=f"level number(s) or 'all' (default: the largest level of at most {_DEFAULT_MAX_MEGAPIXELS} megapixels)",
     )
+    _add_plan_options(p)
+    p.add_argument("--json", metavar="OUT", help="write every record, with its tasks, as JSON")
+    p.add_argument("--csv", metavar="OUT", help="write every record as CSV")
+    p.add_argument("--plot", metavar="OUT.png", help="save the plots in one figure")
+    p.set_defaults(func=run)
+
+
+def _add_plan_options(p: argparse.ArgumentParser) -> None:
+    """What to measure; the defaults are ``BenchPlan``'s, except that the CLI compares three backends."""
+    from ..backends import BACKENDS
+    from .plan import BenchPlan
+    from .regions import CHUNKINGS
+    from .sinks import SINKS
+    from .strategies import STRATEGIES
+
+    defaults = BenchPlan(path="")
     p.add_argument(
         "--strategy",
         type=_names(STRATEGIES),
-        default=["serial", "threads", "processes", "cucim"],
-        help=f"{', '.join(STRATEGIES)} (default serial,threads,processes,cucim)",
+        default=defaults.strategies,
+        help=f"{', '.join(STRATEGIES)} (default {','.join(defaults.strategies)})",
     )
-    p.add_argument("--chunk", type=_names(CHUNKINGS), default=["tiles"], help="rows, columns, tiles (default tiles)")
+    p.add_argument(
+        "--chunk",
+        type=_names(CHUNKINGS),
+        default=defaults.chunkings,
+        help=f"{', '.join(CHUNKINGS)} (default {','.join(defaults.chunkings)})",
+    )
     p.add_argument("--chunk-size", type=_positive, default=None, help="region side in pixels (default: file tiles)")
-    p.add_argument("--workers", type=_ints, default=[1, 2], help="worker counts (default 1,2)")
+    p.add_argument(
+        "--workers",
+        type=_ints,
+        default=defaults.workers,
+        help=f"worker counts (default {','.join(map(str, defaults.workers))})",
+    )
     p.add_argument(
         "--backend",
         type=_names(tuple(BACKENDS)),
@@ -93,15 +117,14 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--sink",
         choices=SINKS,
-        default="discard",
-        help="discard (decode only), assemble (one array in memory) or zarr (a temporary store); default discard",
+        default=defaults.sink,
+        help="discard (decode only), assemble (one array in memory) or zarr (a temporary store); "
+        f"default {defaults.sink}",
     )
-    p.add_argument("--repeat", type=_positive, default=1, help="repeats of every configuration (the best counts)")
+    p.add_argument(
+        "--repeat", type=_positive, default=defaults.repeats, help="repeats of every configuration (the best counts)"
+    )
     p.add_argument("--batch-size", type=_positive, default=None, help="cucim-batch batch size (default: workers)")
-    p.add_argument("--json", metavar="OUT", help="write every record, with its tasks, as JSON")
-    p.add_argument("--csv", metavar="OUT", help="write every record as CSV")
-    p.add_argument("--plot", metavar="OUT.png", help="save the plots in one figure")
-    p.set_defaults(func=run)
 
 
 def default_level(slide) -> int:
@@ -179,8 +202,10 @@ def save_plot(result, path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import BenchPlan, run_plan, save_csv, save_json
+    from .engine import run_plan
+    from .plan import BenchPlan
     from .readers import open_cpu
+    from .records import save_csv, save_json
 
     levels = args.level
     if levels == "auto":

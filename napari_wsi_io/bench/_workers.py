@@ -1,4 +1,4 @@
-"""Process workers of the ``processes`` strategy, and how the parent starts them.
+"""Process workers of the ``processes`` strategy, and how the parent starts, hears and stops them.
 
 Kept apart so a spawned worker imports only numpy, the backends and the sinks:
 never Qt or napari, even when the benchmark runs inside napari.
@@ -12,8 +12,18 @@ import signal
 import sys
 import time
 import types
+from multiprocessing.connection import wait
+from typing import TYPE_CHECKING
 
-__all__ = ["spawn_context", "spawned_without_main", "work"]
+if TYPE_CHECKING:
+    from .job import Job
+
+__all__ = ["await_all", "spawn_context", "spawned_without_main", "stop_processes", "work"]
+
+_POLL_S = 0.05  # how often a waiting parent looks at the cancel flag
+
+
+# -- the parent's side --
 
 
 def spawn_context():
@@ -37,6 +47,54 @@ def spawned_without_main():
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+def await_all(job: Job, procs: list, conns: list, owner: dict, until: str) -> None:
+    """Handle worker messages until every worker has sent ``until``; raise a worker's error."""
+    waiting = set(conns)
+    while waiting:
+        job.check()
+        for conn in wait(list(waiting), timeout=_POLL_S):
+            try:
+                msg = conn.recv()
+            except EOFError:
+                proc = procs[owner[conn]]
+                proc.join(1.0)
+                raise RuntimeError(
+                    f"benchmark worker {owner[conn]} exited unexpectedly (code {proc.exitcode})"
+                ) from None
+            if msg[0] == "task":
+                _, index, start, end = msg
+                job.task_done(owner[conn], start, end, job.regions[index])
+            elif msg[0] == "error":
+                raise msg[1]
+            elif msg[0] == until:
+                waiting.discard(conn)
+
+
+def stop_processes(procs: list, conns: list, grace: float) -> None:
+    """Ask workers to stop, give them ``grace`` seconds, then terminate (and kill) the rest."""
+    for conn in conns:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send("stop")
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(0.5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    for conn in conns:
+        conn.close()
+    for proc in procs:
+        proc.close()
+
+
+# -- the worker's side --
 
 
 def work(worker: int, path: str, backend: str, level: int, tasks: list, sink_spec: tuple, conn) -> None:
@@ -64,11 +122,8 @@ def work(worker: int, path: str, backend: str, level: int, tasks: list, sink_spe
         for index, region in tasks:
             if conn.poll():  # "stop"
                 return
-            start = time.perf_counter()
-            target = sink.target(region)
-            read(region, target)
-            sink.commit(region, target)
-            conn.send(("task", index, start, time.perf_counter()))
+            start, end = sink.fill(region, read)
+            conn.send(("task", index, start, end))
         conn.send(("done",))
     except (EOFError, BrokenPipeError):  # the parent is gone or gave up on us
         pass

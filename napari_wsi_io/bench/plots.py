@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .records import REFERENCE_STRATEGIES, Record, best_records
+from .records import Record, best_records, is_reference
+from .strategies import label
 
 __all__ = ["plot_backends", "plot_summary", "plot_time_vs_level", "plot_time_vs_workers", "plot_timeline"]
 
@@ -27,7 +28,7 @@ def _limit(records: list[Record], level: int) -> Record | None:
 
 def _series(r: Record) -> str:
     """A configuration without its worker count: one line of the time-vs-workers plot."""
-    return f"{r.backend} {r.strategy}" + ("" if r.chunk == "level" else f"/{r.chunk}")
+    return label(r, workers=False)
 
 
 def _no_data(ax, text: str = "no records") -> list:
@@ -41,14 +42,14 @@ def plot_time_vs_workers(ax, records: list[Record], level: int | None = None) ->
     level = _main_level(records) if level is None else level
     lines = defaultdict(list)
     for r in records:
-        if r.level == level and r.strategy not in REFERENCE_STRATEGIES:
+        if r.level == level and not is_reference(r):
             lines[_series(r)].append(r)
     if not lines:
         return _no_data(ax)
     artists = []
-    for label, group in sorted(lines.items()):
+    for name, group in sorted(lines.items()):
         group.sort(key=lambda r: r.workers)
-        (line,) = ax.plot([r.workers for r in group], [r.seconds for r in group], marker="o", label=label)
+        (line,) = ax.plot([r.workers for r in group], [r.seconds for r in group], marker="o", label=name)
         artists.append(line)
     limit = _limit(records, level)
     if limit is not None:
@@ -118,7 +119,7 @@ def plot_backends(ax, records: list[Record], level: int | None = None) -> list:
     artists = list(bars)
     for bar, name in zip(bars, names):
         r = best[name]
-        text = r.label.split(" ", 1)[1]
+        text = label(r, backend=False)
         if r.fraction_of_limit is not None:
             text += f"\n{r.fraction_of_limit:.2f} of limit"
         ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
@@ -151,7 +152,7 @@ def plot_timeline(ax, record: Record | None) -> list:
 def plot_summary(fig, records: list[Record]) -> list:
     """The four plots in a 2 x 2 grid of ``fig``; the timeline shows the fastest configuration."""
     axes = fig.subplots(2, 2)
-    measured = [r for r in best_records(records) if r.strategy not in REFERENCE_STRATEGIES]
+    measured = [r for r in best_records(records) if not is_reference(r)]
     level = _main_level(measured)
     fastest = max((r for r in measured if r.level == level), key=lambda r: r.mpix_per_s, default=None)
     return [

@@ -47,9 +47,9 @@ def jpeg_tile_decoder(slide: Slide, level: int) -> Callable[[bytes, np.ndarray],
         from tifffile.tifffile import jpeg_decode_colorspace
     except ImportError:  # a tifffile without it: the backend's own reads are used
         return None
-    # LevelTiles checked planar configuration and extra samples: one plane, none extra.
+    # The level's description checked planar configuration and extra samples: one plane, none extra.
     colorspace, outcolorspace = jpeg_decode_colorspace(tiles.photometric, 1, (), tiles.jpeg.jfif)
-    tables = tiles._jpegtables
+    tables = tiles.jpegtables
 
     def decode(data: bytes, out: np.ndarray) -> None:
         imagecodecs.jpeg8_decode(data, tables=tables, colorspace=colorspace, outcolorspace=outcolorspace, out=out)

@@ -10,25 +10,27 @@ import csv
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["BenchResult", "Progress", "Record", "Task", "best_records", "load_json", "save_csv", "save_json", "summary"]
+from .job import Task
+from .strategies import REFERENCE_STRATEGIES, label
 
-# Strategies that are references rather than ways of loading a level.
-REFERENCE_STRATEGIES = ("decode-limit",)
-
-
-@dataclass
-class Task:
-    """One region read by one worker; times in seconds from the start of the measurement."""
-
-    worker: int
-    start: float
-    end: float
-    x: int
-    y: int
-    width: int
-    height: int
+__all__ = [
+    "REFERENCE_STRATEGIES",
+    "BenchResult",
+    "Progress",
+    "Record",
+    "Task",
+    "best_record",
+    "best_records",
+    "is_reference",
+    "load_json",
+    "openslide_speedups",
+    "save_csv",
+    "save_json",
+    "summary",
+]
 
 
 @dataclass
@@ -70,14 +72,8 @@ class Record:
 
     @property
     def label(self) -> str:
-        """Short name of the configuration, e.g. ``cucim threads/tiles x2``."""
-        if self.strategy in REFERENCE_STRATEGIES:
-            return f"{self.strategy} ({self.backend})"
-        if self.strategy in ("serial", "cucim"):
-            chunk = "" if self.chunk == "level" else f"/{self.chunk}"
-            workers = f" x{self.workers}" if self.strategy == "cucim" else ""
-            return f"{self.backend} {self.strategy}{chunk}{workers}"
-        return f"{self.backend} {self.strategy}/{self.chunk} x{self.workers}"
+        """Short name of the configuration, e.g. ``cucim threads/tiles x2`` (see ``strategies.label``)."""
+        return label(self)
 
 
 @dataclass
@@ -150,19 +146,38 @@ def best_records(records: list[Record]) -> list[Record]:
     return list(best.values())
 
 
+def is_reference(record: Record) -> bool:
+    """A yardstick such as the decode limit, never a candidate for the best way to load a level."""
+    return record.strategy in REFERENCE_STRATEGIES
+
+
+def best_record(records: Sequence[Record]) -> Record | None:
+    """The fastest way of loading (highest MP/s) among ``records``, or None."""
+    return max((r for r in records if not is_reference(r)), key=lambda r: r.mpix_per_s, default=None)
+
+
+def openslide_speedups(records: Sequence[Record], among: Sequence[Record] | None = None) -> list[float | None]:
+    """Per record: its speed over the fastest OpenSlide read of the same level in ``among`` (default ``records``).
+
+    None where that level has no OpenSlide read.
+    """
+    fastest: dict[int, float] = {}
+    for r in records if among is None else among:
+        if r.backend == "openslide" and not is_reference(r) and r.seconds > 0:
+            fastest[r.level] = min(fastest.get(r.level, r.seconds), r.seconds)
+    return [fastest[r.level] / r.seconds if r.level in fastest and r.seconds > 0 else None for r in records]
+
+
 def _level_summary(records: list[Record]) -> dict:
-    measured = [r for r in records if r.strategy not in REFERENCE_STRATEGIES]
-    if not measured:
+    best = best_record(records)
+    if best is None:
         return {"best": None, "mpix_per_s": None, "fraction_of_limit": None, "speedup_vs_openslide": None}
-    best = max(measured, key=lambda r: r.mpix_per_s)
-    openslide = [r for r in measured if r.backend == "openslide"]
-    speedup = best.mpix_per_s / max(r.mpix_per_s for r in openslide) if openslide else None
     limit = [r for r in records if r.strategy == "decode-limit"]
     return {
         "best": best,
         "mpix_per_s": best.mpix_per_s,
         "fraction_of_limit": best.fraction_of_limit,
-        "speedup_vs_openslide": speedup,
+        "speedup_vs_openslide": openslide_speedups([best], among=records)[0],
         "limit_mpix_per_s": max(r.mpix_per_s for r in limit) if limit else None,
     }
 

@@ -14,12 +14,13 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from .readers import scratch
+from .readers import RegionReader, scratch
 from .regions import Region
 
 __all__ = [
@@ -60,6 +61,14 @@ class Sink:
 
     def commit(self, region: Region, pixels: np.ndarray | None) -> None:
         """Called once ``target(region)`` holds the pixels."""
+
+    def fill(self, region: Region, read: RegionReader) -> tuple[float, float]:
+        """Read ``region`` into this sink: one task, in a thread or a worker process; its (start, end) times."""
+        start = time.perf_counter()
+        target = self.target(region)
+        read(region, target)
+        self.commit(region, target)
+        return start, time.perf_counter()
 
     def adopt(self, level: np.ndarray) -> None:
         """Take the pixels of the whole level at once (strategies that read the level in one call)."""

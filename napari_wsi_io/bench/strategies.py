@@ -1,101 +1,51 @@
 """The ways of loading a level that the benchmark compares, as a table ``name -> Strategy``.
 
-A strategy function runs in a driver thread, gets a ``Job`` (the slide, the regions,
-the sink, a cancel flag) and calls ``job.start_clock()``, ``job.task_done(...)`` and
-``job.stop_clock()``.  It checks ``job.cancelled`` between tasks and frees what it
-started in ``finally``.  Adding a strategy is one function and one table entry.
+A strategy function runs in a driver thread and gets a ``Job`` (the slide, the level,
+the regions, the sink, the worker count, a cancel flag).  It reads each region into
+the sink (``job.read_task``, or ``sink.target`` / ``sink.commit`` itself) between
+``job.start_clock()`` and ``job.stop_clock()``, records each with
+``job.task_done(...)``, checks ``job.cancelled`` between tasks and frees what it
+started in ``finally``.  A strategy that reads the whole level in one call instead
+hands the pixels to ``job.sink.adopt`` (``time_whole_level`` does it).
+
+Adding a strategy is one function and one table entry: the entry's flags tell the
+engine which backends it needs, how to cut the level, whether worker counts apply,
+and make its label.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import count
-from multiprocessing.connection import wait
+from typing import Protocol
 
 import numpy as np
 
 from .._errors import SlideReadError
-from ..backends import Slide
 from ..backends._cucim import gpu_problem
 from . import _workers
-from .readers import RegionReader, jpeg_tile_decoder, region_reader
-from .records import Task
-from .regions import Region
-from .sinks import Sink
+from .job import Cancelled, Job, Task, cores
+from .readers import jpeg_tile_decoder, region_reader
 
-__all__ = ["STRATEGY_TABLE", "Cancelled", "Job", "Strategy", "cores"]
+__all__ = [
+    "DECODE_LIMIT",
+    "DEFAULT_STRATEGIES",
+    "REFERENCE_STRATEGIES",
+    "STRATEGIES",
+    "STRATEGY_TABLE",
+    "Cancelled",
+    "Job",
+    "Strategy",
+    "cores",
+    "label",
+    "strategy_named",
+    "time_whole_level",
+]
 
-_POLL_S = 0.05  # how often a waiting driver looks at the cancel flag
 _EXIT_S = 5.0  # how long finished workers get to exit before they are terminated
-
-
-def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-class Cancelled(Exception):
-    """The run was cancelled between two tasks."""
-
-
-@dataclass
-class Job:
-    """One configuration being measured."""
-
-    slide: Slide
-    level: int
-    regions: list[Region]
-    sink: Sink
-    workers: int = 1
-    batch_size: int | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    tasks: list[Task] = field(default_factory=list)
-    t0: float | None = None
-    t1: float | None = None
-    seconds: float | None = None  # set by strategies whose time is not wall time (decode-limit)
-    note: str = ""
-    pids: list[int] = field(default_factory=list)  # worker processes, for the memory sampler
-    on_clock: Callable[[bool], None] | None = None  # told when the clock starts (True) and stops
-
-    def start_clock(self) -> None:
-        if self.on_clock:
-            self.on_clock(True)
-        self.t0 = time.perf_counter()
-
-    def stop_clock(self) -> None:
-        self.t1 = time.perf_counter()
-        if self.on_clock:
-            self.on_clock(False)
-
-    def task_done(self, worker: int, start: float, end: float, region: Region) -> None:
-        """Record a task; ``start`` and ``end`` are ``time.perf_counter()`` values (system-wide on Linux)."""
-        x, y, w, h = region
-        self.tasks.append(Task(worker, start - self.t0, end - self.t0, x, y, w, h))
-
-    def check(self) -> None:
-        if self.cancelled.is_set():
-            raise Cancelled
-
-    @property
-    def elapsed(self) -> float:
-        if self.seconds is not None:
-            return self.seconds
-        return (self.t1 or time.perf_counter()) - (self.t0 or time.perf_counter())
-
-    def read_task(self, read: RegionReader, worker: int, region: Region) -> None:
-        start = time.perf_counter()
-        target = self.sink.target(region)
-        read(region, target)
-        self.sink.commit(region, target)
-        self.task_done(worker, start, time.perf_counter(), region)
 
 
 # -- strategies --
@@ -169,71 +119,30 @@ def run_processes(job: Job) -> None:
                 conns.append(parent)
         job.pids[:] = [p.pid for p in procs]
         owner = {c: w for w, c in enumerate(conns)}
-        _await_all(job, procs, conns, owner, "ready")
+        _workers.await_all(job, procs, conns, owner, "ready")
         job.start_clock()
         for c in conns:
             c.send("go")
-        _await_all(job, procs, conns, owner, "done")
+        _workers.await_all(job, procs, conns, owner, "done")
         job.stop_clock()
         finished = True
     finally:
         # After "done" the workers are exiting; after a cancel or an error there is nothing
         # of theirs worth waiting for (the parent removes the shared array and the store).
-        _stop_processes(procs, conns, _EXIT_S if finished else 0.05)
+        _workers.stop_processes(procs, conns, _EXIT_S if finished else 0.05)
         job.pids.clear()
 
 
-def _await_all(job: Job, procs: list, conns: list, owner: dict, until: str) -> None:
-    """Handle worker messages until every worker has sent ``until``; raise a worker's error."""
-    waiting = set(conns)
-    while waiting:
-        job.check()
-        for conn in wait(list(waiting), timeout=_POLL_S):
-            try:
-                msg = conn.recv()
-            except EOFError:
-                proc = procs[owner[conn]]
-                proc.join(1.0)
-                raise RuntimeError(
-                    f"benchmark worker {owner[conn]} exited unexpectedly (code {proc.exitcode})"
-                ) from None
-            if msg[0] == "task":
-                _, index, start, end = msg
-                job.task_done(owner[conn], start, end, job.regions[index])
-            elif msg[0] == "error":
-                raise msg[1]
-            elif msg[0] == until:
-                waiting.discard(conn)
-
-
-def _stop_processes(procs: list, conns: list, grace: float) -> None:
-    """Ask workers to stop, give them ``grace`` seconds, then terminate (and kill) the rest."""
-    for conn in conns:
-        with contextlib.suppress(OSError, ValueError):
-            conn.send("stop")
-    deadline = time.monotonic() + grace
-    for proc in procs:
-        proc.join(max(0.0, deadline - time.monotonic()))
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in procs:
-        proc.join(0.5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    for conn in conns:
-        conn.close()
-    for proc in procs:
-        proc.close()
-
-
-def _level0(job: Job, x: int, y: int) -> tuple[int, int]:
+def _cucim_location(job: Job, x: int, y: int) -> tuple[int, int]:
     return job.slide.cucim_location(job.level, x, y)
 
 
-def _time_whole_level(job: Job, read: Callable[[int, int], object], to_numpy: Callable = np.asarray) -> None:
-    """Time one call that reads the whole level; ``read(w, h)`` returns once the pixels are ready."""
+def time_whole_level(job: Job, read: Callable[[int, int], object], to_numpy: Callable = np.asarray) -> None:
+    """Time one call that reads the whole level; ``read(w, h)`` returns once the pixels are ready.
+
+    The pixels go to ``job.sink.adopt`` (as ``to_numpy`` gives them) before the clock
+    stops, so handing them over is timed as a region strategy's stores are.
+    """
     w, h = job.slide.level_dimensions[job.level]
     job.start_clock()
     start = time.perf_counter()
@@ -248,8 +157,8 @@ def _time_whole_level(job: Job, read: Callable[[int, int], object], to_numpy: Ca
 def run_cucim_level(job: Job) -> None:
     """cuCIM's own read of the whole level in one call, with ``num_workers`` threads."""
     image = job.slide._image
-    _time_whole_level(
-        job, lambda w, h: image.read_region(_level0(job, 0, 0), (w, h), job.level, num_workers=job.workers)
+    time_whole_level(
+        job, lambda w, h: image.read_region(_cucim_location(job, 0, 0), (w, h), job.level, num_workers=job.workers)
     )
 
 
@@ -262,7 +171,7 @@ def run_gpu_level(job: Job) -> None:
         cupy.cuda.Device().synchronize()
         return pixels
 
-    _time_whole_level(job, read, cupy.asnumpy)
+    time_whole_level(job, read, cupy.asnumpy)
 
 
 def run_cucim_batch(job: Job) -> None:
@@ -273,7 +182,7 @@ def run_cucim_batch(job: Job) -> None:
     copied out before the iterator moves on (keeping views crashes cuCIM).
     """
     cw, ch = max(r[2] for r in job.regions), max(r[3] for r in job.regions)
-    locations = [_level0(job, x, y) for x, y, _, _ in job.regions]
+    locations = [_cucim_location(job, x, y) for x, y, _, _ in job.regions]
     batch = job.batch_size or job.workers
     image = job.slide._image
     job.start_clock()
@@ -350,12 +259,23 @@ def run_decode_limit(job: Job) -> None:
 
 @dataclass(frozen=True)
 class Strategy:
+    """A way of loading a level: its function and what the engine needs to know to plan and label it.
+
+    ``run(job)`` reads ``job.regions`` into ``job.sink`` (see the module docstring).
+    A ``whole_level`` strategy reads the level in one call instead of by regions; it
+    must hand the pixels to ``job.sink.adopt(...)`` before stopping the clock
+    (``time_whole_level`` does both), and the engine does not allocate an assembled
+    array for it.  The flags also make the label: ``cucim threads/tiles x2`` names the
+    chunking unless ``whole_level`` and the worker count when ``parallel``.
+    """
+
     run: Callable[[Job], None]
     problem: Callable[[], str | None] | None = None  # why it cannot run on this machine, or None
     backends: tuple[str, ...] | None = None  # None: every backend
     whole_level: bool = False  # reads the level in one call: chunk "level"
     parallel: bool = True  # False: measured once, with one worker
-    uses_processes: bool = False
+    uses_processes: bool = False  # workers are processes: the sink lives in shared memory or on disk
+    reference: bool = False  # a yardstick (the decode limit), not a way of loading a level
 
 
 STRATEGY_TABLE: dict[str, Strategy] = {
@@ -366,4 +286,42 @@ STRATEGY_TABLE: dict[str, Strategy] = {
     "cucim-batch": Strategy(run_cucim_batch, backends=("cucim",)),
     "gpu": Strategy(run_gpu_level, backends=("cucim",), whole_level=True, problem=gpu_problem),
 }
-DECODE_LIMIT = Strategy(run_decode_limit, parallel=False)
+STRATEGIES = tuple(STRATEGY_TABLE)
+DEFAULT_STRATEGIES = ("serial", "threads", "processes", "cucim")  # what a plan measures unless told otherwise
+
+# Measured on every level before the strategies, through the tifffile backend, pixels discarded.
+DECODE_LIMIT = Strategy(run_decode_limit, parallel=False, reference=True)
+REFERENCE_TABLE: dict[str, Strategy] = {"decode-limit": DECODE_LIMIT}
+REFERENCE_STRATEGIES = tuple(REFERENCE_TABLE)
+_UNKNOWN = Strategy(run_serial)  # labels a record of a strategy this version no longer has
+
+
+def strategy_named(name: str) -> Strategy:
+    """The strategy or reference called ``name`` (a record read from an older file may name neither)."""
+    return STRATEGY_TABLE.get(name) or REFERENCE_TABLE.get(name) or _UNKNOWN
+
+
+class Configured(Protocol):
+    """What a label is made of: a record, or a configuration about to be measured."""
+
+    backend: str
+    strategy: str
+    chunk: str
+    workers: int
+
+
+def label(config: Configured, *, backend: bool = True, workers: bool = True) -> str:
+    """Short name of a configuration: ``cucim threads/tiles x2``, ``cucim cucim x4``, ``decode-limit (imagecodecs)``.
+
+    ``backend=False`` leaves out the backend, ``workers=False`` the worker count
+    (a line of the time-vs-workers plot).
+    """
+    spec = strategy_named(config.strategy)
+    if spec.reference:
+        return f"{config.strategy} ({config.backend})"
+    text = f"{config.backend} {config.strategy}" if backend else config.strategy
+    if not spec.whole_level:
+        text += f"/{config.chunk}"
+    if spec.parallel and workers:
+        text += f" x{config.workers}"
+    return text

@@ -144,8 +144,8 @@ def _tree_size(root: Path) -> int:
 
 
 def _source_bytes(slide: Slide, levels: list[int]) -> int | None:
-    counts = [slide.tiles[level].bytecounts for level in levels]
-    return None if any(c is None for c in counts) else int(sum(int(c.sum()) for c in counts))
+    tiles = [slide.tiles[level] for level in levels]
+    return int(sum(int(t.bytecounts.sum()) for t in tiles)) if all(t.has_raw_tiles for t in tiles) else None
 
 
 def _publish(partial: Path, out: Path, overwrite: bool) -> None:
@@ -187,8 +187,6 @@ def export_steps(
     options, FileExistsError when ``out`` exists and ``overwrite`` is false,
     SlideReadError for a bad slide, and the task's error when a block fails.
     """
-    from .. import __version__
-
     out = Path(out).expanduser().absolute()
     codec = parse_compression(compression)
     layout = Layout.of(format, chunk, shard)
@@ -201,59 +199,92 @@ def export_steps(
         out.parent.mkdir(parents=True, exist_ok=True)
         executor = open_executor(scheduler, workers)
         partial = out.with_name(f"{out.name}{PARTIAL_MARK}{secrets.token_hex(4)}")
-        pending: set = set()
+        pending: set = set()  # the block tasks in flight, for the clean-up
         finished = False
         try:
             create_arrays(partial, slide, chosen, layout, codec)
-            source = SlideRef.of(slide) if executor.remote else slide
-            todo = (
-                (ArrayRef(str(partial), str(i), codec.name == "jpeg"), level, block)
-                for i, level in enumerate(chosen)
-                for block in _blocks(slide, level, layout)
-            )
-            total = sum(w * h for level in chosen for w, h in [slide.level_dimensions[level]])
-            done, start = 0, time.perf_counter()
-            window = executor.workers * _TASKS_PER_WORKER
-            yield ExportProgress(0, total, None, f"exporting levels {chosen} with {executor.description}")
-            while True:
-                for target, level, block in todo:
-                    pending.add(executor.submit(write_block, source, target, level, *block))
-                    if len(pending) >= window:
-                        break
-                if not pending:
-                    break
-                finished_now, pending = executor.wait(pending, _HEARTBEAT_S)
-                for future in finished_now:
-                    done += _result(future)
-                elapsed = time.perf_counter() - start
-                eta = elapsed * (total - done) / done if done else None
-                yield ExportProgress(done, total, eta, f"{done / 1e6:.1f} of {total / 1e6:.1f} MP")
-            seconds = time.perf_counter() - start
-            attributes = image_attributes(slide, chosen, codec, __version__, layout.ngff)
-            write_attributes(partial, attributes, layout.zarr_format)
+            seconds = yield from _write_blocks(executor, slide, partial, chosen, layout, codec, pending)
+            _write_metadata(partial, slide, chosen, layout, codec)
             _publish(partial, out, overwrite)
             finished = True
         finally:
-            executor.shutdown(pending)
-            if not executor.remote:
-                forget_store(str(partial))
-            if not finished:
-                shutil.rmtree(partial, ignore_errors=True)
-        raw = total * slide.samples * slide.dtype.itemsize
-        summary = ExportSummary(
-            path=str(out),
-            levels=tuple(chosen),
-            pixels=total,
-            seconds=seconds,
-            raw_bytes=raw,
-            output_bytes=_tree_size(out),
-            source_bytes=_source_bytes(slide, chosen),
-            compression=str(codec),
-            scheduler=executor.description,
-            layout=str(layout),
-        )
-    yield ExportProgress(total, total, 0.0, str(summary))
+            _clean_up(executor, pending, partial, finished)
+        summary = _summary(out, slide, chosen, seconds, codec, executor.description, layout)
+    yield ExportProgress(summary.pixels, summary.pixels, 0.0, str(summary))
     return summary
+
+
+def _level_pixels(slide: Slide, levels: list[int]) -> int:
+    return sum(w * h for w, h in (slide.level_dimensions[level] for level in levels))
+
+
+def _write_blocks(
+    executor, slide: Slide, partial: Path, levels: list[int], layout: Layout, codec: Compression, pending: set
+) -> Generator[ExportProgress, None, float]:
+    """Write every block of ``levels`` into the store at ``partial``; return the seconds it took.
+
+    A few tasks per worker are in flight (``pending``, kept up to date for the
+    caller's clean-up); a progress event follows each wait, at least every heartbeat.
+    """
+    source = SlideRef.of(slide) if executor.remote else slide
+    todo = (
+        (ArrayRef(str(partial), str(i), codec.name == "jpeg"), level, block)
+        for i, level in enumerate(levels)
+        for block in _blocks(slide, level, layout)
+    )
+    total = _level_pixels(slide, levels)
+    done, start = 0, time.perf_counter()
+    window = executor.workers * _TASKS_PER_WORKER
+    yield ExportProgress(0, total, None, f"exporting levels {levels} with {executor.description}")
+    while True:
+        for target, level, block in todo:
+            pending.add(executor.submit(write_block, source, target, level, *block))
+            if len(pending) >= window:
+                break
+        if not pending:
+            return time.perf_counter() - start
+        finished_now, still_running = executor.wait(pending, _HEARTBEAT_S)
+        pending.clear()
+        pending.update(still_running)
+        for future in finished_now:
+            done += _result(future)
+        elapsed = time.perf_counter() - start
+        eta = elapsed * (total - done) / done if done else None
+        yield ExportProgress(done, total, eta, f"{done / 1e6:.1f} of {total / 1e6:.1f} MP")
+
+
+def _write_metadata(partial: Path, slide: Slide, levels: list[int], layout: Layout, codec: Compression) -> None:
+    from .. import __version__
+
+    attributes = image_attributes(slide, levels, codec, __version__, layout.ngff)
+    write_attributes(partial, attributes, layout.zarr_format)
+
+
+def _clean_up(executor, pending: set, partial: Path, finished: bool) -> None:
+    """Stop the tasks still in flight; remove the partial store unless it was published."""
+    executor.shutdown(pending)
+    if not executor.remote:
+        forget_store(str(partial))
+    if not finished:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _summary(
+    out: Path, slide: Slide, levels: list[int], seconds: float, codec: Compression, scheduler: str, layout: Layout
+) -> ExportSummary:
+    pixels = _level_pixels(slide, levels)
+    return ExportSummary(
+        path=str(out),
+        levels=tuple(levels),
+        pixels=pixels,
+        seconds=seconds,
+        raw_bytes=pixels * slide.samples * slide.dtype.itemsize,
+        output_bytes=_tree_size(out),
+        source_bytes=_source_bytes(slide, levels),
+        compression=str(codec),
+        scheduler=scheduler,
+        layout=str(layout),
+    )
 
 
 def _result(future) -> int:

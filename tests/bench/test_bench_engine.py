@@ -6,8 +6,9 @@ import pytest
 from bench_helpers import coverage, drain, level_sha256, measured
 
 from napari_wsi_io import SlideReadError
-from napari_wsi_io.bench import STRATEGIES, BenchPlan, engine, run_plan
-from napari_wsi_io.bench.strategies import cores
+from napari_wsi_io.bench import STRATEGIES, BenchPlan, run_plan
+from napari_wsi_io.bench import plan as plan_module
+from napari_wsi_io.bench.strategies import STRATEGY_TABLE, cores
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +168,7 @@ def test_check_notes_what_it_skips(slides, bench_slide, monkeypatch):
     notes = BenchPlan(str(slides["deflate"]), backends=["cucim", "tifffile"], strategies=["threads", "cucim"]).check()
     assert any(n.startswith("cucim cannot read this slide") for n in notes)
     assert "the cucim strategy needs the cucim backend: skipped" in notes
-    monkeypatch.setattr(engine, "available_backends", lambda: ["cucim", "tifffile"])
+    monkeypatch.setattr(plan_module, "available_backends", lambda: ["cucim", "tifffile"])
     plan = BenchPlan(str(bench_slide), levels=[1], backends=["cucim", "openslide"], strategies=["threads"], workers=[1])
     assert plan.check() == ["openslide is not installed: skipped"]
     _, result = drain(run_plan(plan))
@@ -179,7 +180,7 @@ def test_check_notes_what_it_skips(slides, bench_slide, monkeypatch):
 
 def test_assemble_is_refused_when_the_level_does_not_fit(bench_slide, monkeypatch):
     # Keep all of the memory free: no level fits any more.
-    monkeypatch.setattr(engine, "_memory_margin", lambda: psutil.virtual_memory().total)
+    monkeypatch.setattr(plan_module, "_memory_margin", lambda: psutil.virtual_memory().total)
     with pytest.raises(
         ValueError, match=r"level 0 \(2000x1500, 0.0 GiB\) does not fit in memory for the assemble sink"
     ):
@@ -191,7 +192,7 @@ def test_assemble_is_refused_when_the_level_does_not_fit(bench_slide, monkeypatc
 
 def test_strategy_table_names_the_strategies():
     assert STRATEGIES == ("serial", "threads", "processes", "cucim", "cucim-batch", "gpu")
-    assert engine.STRATEGY_TABLE["cucim"].whole_level and engine.STRATEGY_TABLE["cucim"].backends == ("cucim",)
+    assert STRATEGY_TABLE["cucim"].whole_level and STRATEGY_TABLE["cucim"].backends == ("cucim",)
 
 
 def test_grayscale_16_bit_levels_are_measured(slides):

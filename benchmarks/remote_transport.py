@@ -173,7 +173,9 @@ def main() -> None:
     args = parser.parse_args()
     path = sample_slide_path()
     reads, (single, merged) = _open_reads(path), _view_ranges(path)
-    print(f"{path.name}: open = HEAD + {len(reads)} dependent reads; view = {len(single)} tiles in {len(merged)} ranges")
+    print(
+        f"{path.name}: open = HEAD + {len(reads)} dependent reads; view = {len(single)} tiles in {len(merged)} ranges"
+    )
     clients = (ObstoreClient, ObstoreRangesClient, FsspecClient, Urllib3Client)
     with NginxServer(path.parent) as server, LatencyProxy(server.port, args.rtt) as proxy:
         base = f"{proxy.url}/slides"

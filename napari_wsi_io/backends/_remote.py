@@ -82,6 +82,8 @@ class RemoteSource(ByteSource):
     process reopening the slide of its parent).
     """
 
+    fetches_ahead = True
+
     def __init__(
         self, url: str, settings: RemoteSettings | None = None, expect: tuple[int, str | None] | None = None
     ) -> None:

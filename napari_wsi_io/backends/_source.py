@@ -25,6 +25,8 @@ class ByteSource:
     size: int
     #: The local path where there is one (cuCIM and OpenSlide read paths), else None.
     local_path: str | None = None
+    #: True where fetching a region's tiles together (``prefetch``) beats reading them one by one.
+    fetches_ahead: bool = False
 
     @property
     def token(self) -> str:

@@ -42,6 +42,18 @@ class Slide:
     def is_remote(self) -> bool:
         return self.source is not None and self.source.local_path is None
 
+    @property
+    def token(self) -> str:
+        """Changes when the file does: its path or URL, with its modification time or ETag, and its size."""
+        if self.source is not None:
+            return self.source.token
+        stat = os.stat(self.path)
+        return f"{self.path}|{stat.st_mtime_ns}|{stat.st_size}"
+
+    @property
+    def file_size(self) -> int:
+        return self.source.size if self.source is not None else os.path.getsize(self.path)
+
     # -- pickling: a slide reopens itself by path (a remote one by URL, checking its ETag) in another process --
     def __reduce__(self):
         return (type(self), (self.source if self.is_remote else self.path,))

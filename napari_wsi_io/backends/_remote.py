@@ -107,6 +107,10 @@ class RemoteSource(ByteSource):
         return f"{self.name}|{self.size}|{self.etag}"
 
     @property
+    def failure(self) -> SlideReadError | None:
+        return self.transport.failure
+
+    @property
     def in_flight(self) -> int:
         return self.transport.in_flight
 

@@ -21,7 +21,7 @@ import urllib.parse
 from collections.abc import Sequence
 from datetime import timedelta
 
-from .._errors import SlideReadError
+from .._errors import SlideFetchError, SlideReadError
 
 __all__ = ["REMOTE_SCHEMES", "Transport", "is_url", "redact"]
 
@@ -118,6 +118,13 @@ def _make_store(url: str, timeout: float):
     return store, key
 
 
+def _error(name: str, exc: BaseException, timeout: float) -> SlideReadError:
+    """The error to raise for a failed request: ``SlideFetchError`` where trying again may work."""
+    reason = _reason(exc, timeout)
+    transient = reason.startswith(("no answer", "the connection")) or re.search(r"answered 5\d\d", reason)
+    return (SlideFetchError if transient else SlideReadError)(name, reason)
+
+
 def _reason(exc: BaseException, timeout: float) -> str:
     """A short, credential-free reason for a failed request."""
     from obstore import exceptions as ox
@@ -159,6 +166,8 @@ class Transport:
             self._store, self._key = _make_store(url, self.timeout)
         except Exception as exc:
             raise SlideReadError(self.name, f"cannot reach it ({_reason(exc, self.timeout)})") from None
+        #: The last failed request's error (tifffile logs some read errors and goes on: the layout asks).
+        self.failure: SlideReadError | None = None
 
     @property
     def in_flight(self) -> int:
@@ -173,10 +182,12 @@ class Transport:
         future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, self.timeout + 1.0), _event_loop())
         try:
             return future.result()
-        except SlideReadError:
+        except SlideReadError as exc:
+            self.failure = exc
             raise
         except Exception as exc:
-            raise SlideReadError(self.name, _reason(exc, self.timeout)) from None
+            self.failure = _error(self.name, exc, self.timeout)
+            raise self.failure from None
 
     def stat(self) -> tuple[int, str | None]:
         """(size, ETag) of the object."""

@@ -61,6 +61,7 @@ class LatencyProxy:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._loop = loop
             server = loop.run_until_complete(asyncio.start_server(self._handle, _HOST, 0))
             self.port = server.sockets[0].getsockname()[1]

@@ -101,7 +101,7 @@ def _make_store(url: str, timeout: float):
     }
     if scheme in ("http", "https"):
         folder, _, name = parts.path.rpartition("/")
-        base = urllib.parse.urlunsplit((scheme, parts.netloc, folder + "/", "", ""))
+        base = urllib.parse.urlunsplit((scheme, parts.netloc, folder, "", ""))
         store = stores.HTTPStore.from_url(base, client_options={**client, "allow_http": True}, retry_config=retry)
         return store, urllib.parse.unquote(name)
     key = urllib.parse.unquote(parts.path.lstrip("/"))
@@ -144,9 +144,10 @@ def _reason(exc: BaseException, timeout: float) -> str:
     text = str(exc)
     if "redirect" in text:
         return "too many redirects (a redirect loop?)"
-    if "timed out" in text.lower() or "timeout" in text.lower():
+    # obstore's text also prints its settings ("retry_timeout: 3s"): look for the error itself.
+    if re.search(r"timed out|TimedOut|(?<!retry_)timeout(?!:)", text, re.IGNORECASE):
         return f"no answer within {timeout:g} s"
-    if "error sending request" in text or "connect" in text.lower() or "connection" in text.lower():
+    if re.search(r"error sending request|IncompleteMessage|connect|connection|reset|broken pipe", text, re.IGNORECASE):
         return "the connection failed or dropped"
     status = re.search(r"status code: (\d{3}[^:\n]*)", text)
     if status:

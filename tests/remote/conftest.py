@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from napari_wsi_io.servers import LatencyProxy, MotoServer, NginxServer, nginx_available
+from napari_wsi_io.synthetic import write_synthetic_slide
 from napari_wsi_io.synthetic.bif import write_bif
 from napari_wsi_io.synthetic.ndpi import write_ndpi
 from napari_wsi_io.synthetic.philips import write_philips
@@ -33,6 +34,8 @@ def served(tmp_path_factory, slides) -> dict[str, Path]:
     files["scn"] = write_scn(d / "leica.scn")
     files["bif"] = write_bif(d / "ventana.bif")
     files["philips"] = write_philips(d / "philips.tiff")
+    # Larger than what the open fetches (the first 2 MB, then 512 kB per IFD): its tiles come by view.
+    files["big"] = write_synthetic_slide(d / "big.svs", (12000, 16000), aperio=True)
     return files
 
 

@@ -83,7 +83,10 @@ def _s3_auth() -> dict:
 
 def _make_store(url: str, timeout: float):
     """(store, key) for ``url``: a store for its bucket or folder, and the object's path in it."""
-    from obstore import store as stores
+    try:
+        from obstore import store as stores
+    except ImportError:
+        raise SlideReadError(redact(url), "reading URLs needs obstore (pip install obstore)") from None
 
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
@@ -165,6 +168,8 @@ class Transport:
         self.requests = 0  # sent so far (the benchmark counts them)
         try:
             self._store, self._key = _make_store(url, self.timeout)
+        except SlideReadError:
+            raise
         except Exception as exc:
             raise SlideReadError(self.name, f"cannot reach it ({_reason(exc, self.timeout)})") from None
         #: The last failed request's error (tifffile logs some read errors and goes on: the layout asks).

@@ -30,7 +30,9 @@ def served(tmp_path_factory, slides) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("served")
     files = {kind: Path(shutil.copy(slides[kind], d / f"{kind}{Path(slides[kind]).suffix}")) for kind in SERVED_KINDS}
     files["ndpi"] = write_ndpi(d / "ndpi.ndpi", (1536, 2048), tile_width=256, min_level_side=192)
-    files["ndpi-scanned"] = write_ndpi(d / "old.ndpi", (1536, 2048), tile_width=256, min_level_side=768, mcu_starts=False)
+    files["ndpi-scanned"] = write_ndpi(
+        d / "old.ndpi", (1536, 2048), tile_width=256, min_level_side=768, mcu_starts=False
+    )
     files["scn"] = write_scn(d / "leica.scn")
     files["bif"] = write_bif(d / "ventana.bif")
     files["philips"] = write_philips(d / "philips.tiff")
@@ -85,3 +87,13 @@ def s3_env(s3_server, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return s3_server
+
+
+@pytest.fixture
+def s3_url(s3_env, served):
+    """``s3_url("svs")``: where moto holds that kind (``s3_env`` set)."""
+
+    def make(kind: str) -> str:
+        return f"s3://{BUCKET}/folder/{served[kind].name}"
+
+    return make

@@ -92,15 +92,3 @@ def test_cli_info_on_a_url(url, capsys):
     assert main(["info", url("svs")]) == 0
     out = capsys.readouterr().out
     assert url("svs") in out and "tifffile" in out and "4000" in out
-
-
-def test_s3_pixels_equal_the_local_file(s3_env, served):
-    from conftest import BUCKET
-
-    with open_slide(f"s3://{BUCKET}/folder/{served['svs'].name}") as remote:
-        with open_slide(served["svs"], backend="tifffile") as local:
-            for ours, theirs in zip(_levels(remote), _levels(local)):
-                np.testing.assert_array_equal(ours, theirs)
-    with open_slide(f"s3://{BUCKET}/folder/{served['ndpi'].name}") as remote:
-        with open_slide(served["ndpi"], backend="tifffile") as local:
-            np.testing.assert_array_equal(_levels(remote)[0], _levels(local)[0])

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from .._errors import SlideFetchError, SlideReadError
 
-__all__ = ["REMOTE_SCHEMES", "Transport", "is_url", "redact"]
+__all__ = ["REMOTE_SCHEMES", "Transport", "is_url", "make_store", "redact"]
 
 REMOTE_SCHEMES = ("http", "https", "s3", "s3a", "gs", "az", "abfs", "abfss")
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
@@ -81,7 +81,7 @@ def _s3_auth() -> dict:
     return {"config": {"skip_signature": True}}
 
 
-def _make_store(url: str, timeout: float):
+def make_store(url: str, timeout: float):
     """(store, key) for ``url``: a store for its bucket or folder, and the object's path in it."""
     try:
         from obstore import store as stores
@@ -167,7 +167,7 @@ class Transport:
         self._semaphore: asyncio.Semaphore | None = None
         self.requests = 0  # sent so far (the benchmark counts them)
         try:
-            self._store, self._key = _make_store(url, self.timeout)
+            self._store, self._key = make_store(url, self.timeout)
         except SlideReadError:
             raise
         except Exception as exc:

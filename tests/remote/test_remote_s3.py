@@ -65,3 +65,21 @@ def test_convert_from_s3_on_dask_distributed_workers_fetch_their_own_ranges(s3_u
     with open_slide(served["svs"], backend="tifffile") as local:
         data = _read_back(out)[0]
         np.testing.assert_array_equal(np.moveaxis(data, 0, -1), _level(local, 0))
+
+
+def test_convert_to_an_s3_store_uploads_the_metadata_last(s3_url, s3_env, served, tmp_path):
+    out = s3_url("svs").replace("folder/svs.svs", "exports/svs.ome.zarr")
+    assert main(["convert", s3_url("svs"), out, "--levels", "0,1", "--chunk", "512"]) == 0
+    client = s3_env.client()
+    bucket, prefix = out[len("s3://") :].split("/", 1)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+    assert f"{prefix}/zarr.json" in keys and any("/c/" in k for k in keys)
+    local = tmp_path / "downloaded.ome.zarr"
+    for key in keys:
+        target = local / key[len(prefix) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(target))
+    with open_slide(served["svs"], backend="tifffile") as slide:
+        for level, data in enumerate(_read_back(local)):
+            np.testing.assert_array_equal(np.moveaxis(data, 0, -1), _level(slide, level))
+    assert main(["convert", s3_url("svs"), out, "--levels", "0"]) != 0  # exists: refused without --overwrite

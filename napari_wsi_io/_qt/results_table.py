@@ -8,7 +8,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QBrush, QColor, QFont
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
-from ..bench.records import REFERENCE_STRATEGIES
+from ..bench.records import best_record, openslide_speedups
 
 __all__ = ["COLUMNS", "ResultsTable", "best_record", "openslide_speedups"]
 
@@ -29,25 +29,6 @@ COLUMNS = (
 )
 _SORT_KEY = Qt.UserRole + 1
 _RECORD_INDEX = Qt.UserRole + 2
-
-
-def _is_candidate(record) -> bool:
-    return record.strategy not in REFERENCE_STRATEGIES  # the decode limit is a ceiling, not a way to read
-
-
-def best_record(records: Sequence):
-    """The fastest real configuration (highest MP/s), or None."""
-    candidates = [r for r in records if _is_candidate(r)]
-    return max(candidates, key=lambda r: r.mpix_per_s, default=None)
-
-
-def openslide_speedups(records: Sequence) -> list[float | None]:
-    """Per record: its speed over the fastest OpenSlide read of the same level (None without one)."""
-    fastest: dict[int, float] = {}
-    for r in records:
-        if r.backend == "openslide" and _is_candidate(r) and r.seconds > 0:
-            fastest[r.level] = min(fastest.get(r.level, r.seconds), r.seconds)
-    return [fastest[r.level] / r.seconds if r.level in fastest and r.seconds > 0 else None for r in records]
 
 
 class _Item(QTableWidgetItem):
@@ -164,12 +145,6 @@ class ResultsTable(QTableWidget):
     def row_is_highlighted(self, row: int) -> bool:
         item = self.item(row, 0)
         return item is not None and item.font().bold()
-
-    def select_record(self, record) -> None:
-        for row in range(self.rowCount()):
-            if self.record_at(row) is record:
-                self.selectRow(row)
-                return
 
     def _on_selection(self) -> None:
         rows = {index.row() for index in self.selectedIndexes()}

@@ -56,3 +56,15 @@ def test_an_unreadable_slide_is_reported_not_raised(dock, tmp_path, slides):
     widget.open()
     assert len(viewer.layers) == 1
     assert widget.status.value == f"cannot read {path}: no such file"
+
+
+def test_an_opened_associated_image_is_not_offered_as_a_slide(dock, slides):
+    viewer, widget = dock
+    viewer.open(str(slides["svs"]), plugin="napari-wsi-io")
+    widget.image.value = "label"
+    widget.open()
+    _, bench = viewer.window.add_plugin_dock_widget("napari-wsi-io", "WSI benchmark")
+    slide = viewer.layers[0]
+    assert [layer.name for layer in viewer.layers] == ["aperio", "aperio label"]
+    for combo in (widget.layer, bench.layer_combo):  # both docks list the slide, not its label
+        assert [layer for layer in combo.choices if layer is not None] == [slide]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from matplotlib import colormaps
 
-from napari_wsi_io._qt.controls import format_eta, parse_workers
+from napari_wsi_io._qt.bench_form import parse_workers
+from napari_wsi_io._qt.bench_run import format_eta
 from napari_wsi_io._qt.overlay import chunk_raster
 from napari_wsi_io._qt.results_table import best_record, openslide_speedups
 from napari_wsi_io.bench import Record, Task

@@ -67,6 +67,50 @@ def gui_thread_cpu_wait() -> float:
         return 0.0
 
 
+class Heartbeat:
+    """A 10 ms QTimer on the GUI thread while inside: the gaps between its beats are the event loop's stalls."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        self.ticks: list[float] = []
+        self.cpu_waits: list[float] = []  # seconds the GUI thread has spent runnable but without a CPU, per tick
+        self._timer = QTimer()
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._beat)
+
+    def _beat(self) -> None:
+        self.ticks.append(time.perf_counter())
+        self.cpu_waits.append(gui_thread_cpu_wait())
+
+    def __enter__(self) -> Heartbeat:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._timer.stop()
+
+    def since(self, start: float) -> tuple[np.ndarray, np.ndarray]:
+        """The beats from ``start`` (a ``time.perf_counter()``) on, and the CPU waits at each."""
+        first = next(i for i, t in enumerate(self.ticks) if t >= start)
+        return np.array(self.ticks[first:]), np.array(self.cpu_waits[first:])
+
+
+def click_latency(qtbot, button) -> float:
+    """Seconds from a real click on ``button`` until the event loop runs again."""
+    answered: list[float] = []
+
+    def probe(*_) -> None:  # connected after the dock's own slot: runs once the click handler has returned
+        QTimer.singleShot(0, lambda: answered.append(time.perf_counter()))
+
+    button.native.clicked.connect(probe)
+    clicked = time.perf_counter()
+    try:
+        click(qtbot, button)
+    finally:
+        button.native.clicked.disconnect(probe)
+    qtbot.waitUntil(lambda: bool(answered), timeout=10_000)
+    return answered[0] - clicked
+
+
 def worker_processes() -> list[psutil.Process]:
     """Child processes of this test process, without multiprocessing's long-lived resource tracker."""
     procs = []
@@ -255,10 +299,13 @@ def test_benchmark_level_button_fills_charts_table_and_overlay(make_napari_viewe
     seen = []
     click(qtbot, widget.run_level_button)
     assert widget.worker is not None and not widget.run_level_button.native.isEnabled()
-    assert "benchmark chunks" in viewer.layers  # added before the worker starts, not mid-run
     assert widget.cancel_button.native.isEnabled()
+    overlay_at_start = []  # added after the click, before the worker starts: not mid-run
+    widget.worker.started.connect(lambda: overlay_at_start.append("benchmark chunks" in viewer.layers))
     widget.worker.yielded.connect(seen.append)
     wait_done(qtbot, widget)
+    assert overlay_at_start == [True]
+    assert viewer.layers.selection.active is layer  # the user's selection is kept
 
     assert widget.error is None, widget.error
     result = widget.result
@@ -412,16 +459,7 @@ def test_event_loop_never_stalls_while_benchmarking(make_napari_viewer, qtbot, s
     # A fresh viewer has ~300,000 new objects waiting for their first full collection; a napari
     # session that has been open for a while has had it.
     gc.collect()
-    ticks: list[float] = []
-    cpu_waits: list[float] = []  # seconds the GUI thread has spent runnable but without a CPU, per tick
-
-    def beat() -> None:
-        ticks.append(time.perf_counter())
-        cpu_waits.append(gui_thread_cpu_wait())
-
-    heartbeat = QTimer()
-    heartbeat.setInterval(10)
-    heartbeat.timeout.connect(beat)
+    heartbeat = Heartbeat()
     start_zoom, start_center = camera(viewer).zoom, camera(viewer).center
     level_on_screen = layer.data_level
     steps = iter(range(10**6))
@@ -436,24 +474,22 @@ def test_event_loop_never_stalls_while_benchmarking(make_napari_viewer, qtbot, s
     mover = QTimer()
     mover.setInterval(50)
     mover.timeout.connect(pan_and_zoom)
-    heartbeat.start()
-    mover.start()
-    qtbot.wait(100)
-    clicked = time.perf_counter()
-    click(qtbot, widget.run_level_button)
-    click_ms = (time.perf_counter() - clicked) * 1000
-    records_seen = []
-    widget.worker.yielded.connect(lambda p: p.record is not None and records_seen.append(p.record))
-    wait_done(qtbot, widget)  # the final table, charts and overlay included
-    heartbeat.stop()
-    mover.stop()
+    with heartbeat:
+        mover.start()
+        qtbot.wait(100)
+        clicked = time.perf_counter()
+        click(qtbot, widget.run_level_button)
+        click_ms = (time.perf_counter() - clicked) * 1000
+        records_seen = []
+        widget.worker.yielded.connect(lambda p: p.record is not None and records_seen.append(p.record))
+        wait_done(qtbot, widget)  # the final table, charts and overlay included
+        mover.stop()
 
     assert widget.error is None and widget.result is not None
     assert layer.data_level == level_on_screen
     assert len(records_seen) == len(widget.result.records) >= 5  # live chart updates for each of them
     assert viewer.layers["benchmark chunks"].metadata["tasks"] > 0
-    first = next(i for i, t in enumerate(ticks) if t >= clicked)
-    beats, waits = np.array(ticks[first:]), np.array(cpu_waits[first:])
+    beats, waits = heartbeat.since(clicked)
     gaps = np.diff(beats)
     worst = int(gaps.argmax())
     print(
@@ -461,13 +497,49 @@ def test_event_loop_never_stalls_while_benchmarking(make_napari_viewer, qtbot, s
         f"{(waits[worst + 1] - waits[worst]) * 1000:.0f} ms of it waiting for a CPU"
     )
     print(
-        f"heartbeat over {ticks[-1] - clicked:.1f} s of benchmark with {next(steps)} camera moves: "
+        f"heartbeat over {beats[-1] - clicked:.1f} s of benchmark with {next(steps)} camera moves: "
         f"max stall {gaps.max() * 1000:.0f} ms, 99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms, "
         f"median {np.median(gaps) * 1000:.0f} ms; the click itself {click_ms:.0f} ms"
     )
     # Smooth (99 % of the beats within 100 ms) and never frozen: a single 100 ms gap can be a software-rendered
     # frame and a dock update landing in one event-loop turn.
     assert np.percentile(gaps, 99) < 0.100 and gaps.max() < 0.200
+
+
+def test_benchmark_click_answers_at_once_and_the_run_never_stalls(make_napari_viewer, qtbot, slides):
+    """From a click on Benchmark level until the event loop runs again: at most 100 ms (median of 5 clicks).
+
+    Each click finds no overlay layer, so each run adds one (napari takes 70-100 ms of CPU for
+    that, on the turn after the click): the costly case.  The runs, that turn included, stall
+    the event loop no longer than the heartbeat test above allows.
+    """
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(*map(int, os.environ.get("WSIZE", "960x640").split("x")))  # as in the heartbeat test
+    layer, widget = open_dock(viewer, slides["svs"])
+    viewer.reset_view()
+    configure(widget, level=1, strategies=("serial",), workers="1")
+    qtbot.wait(300)
+    gc.collect()  # as in the heartbeat test: a fresh viewer's first full collection is not the dock's
+    latencies, gaps = [], []
+    for _ in range(5):
+        if "benchmark chunks" in viewer.layers:
+            viewer.layers.remove("benchmark chunks")
+            qtbot.wait(100)
+        with Heartbeat() as heartbeat:
+            clicked = time.perf_counter()
+            latencies.append(click_latency(qtbot, widget.run_level_button))
+            wait_done(qtbot, widget)
+        assert widget.error is None and widget.result is not None
+        assert viewer.layers["benchmark chunks"].metadata["tasks"] > 0
+        gaps.append(np.diff(heartbeat.since(clicked)[0]))
+    gaps = np.concatenate(gaps)
+    print(
+        f"click answered in {', '.join(f'{t * 1000:.0f}' for t in latencies)} ms "
+        f"(median {np.median(latencies) * 1000:.0f} ms); the runs: max stall {gaps.max() * 1000:.0f} ms, "
+        f"99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms, median {np.median(gaps) * 1000:.0f} ms"
+    )
+    assert np.median(latencies) <= 0.100
+    assert gaps.max() < 0.200  # the heartbeat test's bound: a frame and a dock update may land in one turn
 
 
 def test_assemble_on_a_level_too_big_for_memory_is_refused_with_the_reason(

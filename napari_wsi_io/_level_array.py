@@ -10,7 +10,7 @@ import numpy as np
 
 from ._display.reads import Read
 from ._errors import SlideReadError
-from ._region_read import read_region
+from ._region_read import NotFetched, read_region
 from ._scratch import recycled
 from .backends import Slide
 
@@ -146,14 +146,21 @@ class LevelArray:
             return None
         return region.reshape(self.shape)
 
+    def _read_through(self, y: int, x: int, h: int, w: int) -> np.ndarray:
+        """Straight from the slide; a remote region that did not arrive reads blank (reported already)."""
+        try:
+            return read_region(self.slide, self.level, y, x, h, w, self.on_error)
+        except NotFetched as exc:
+            return exc.blank
+
     def _read(self, y: int, x: int, h: int, w: int, alloc: Callable[..., np.ndarray], kind: Read) -> np.ndarray:
         display = self.display
         if display is None:
-            return read_region(self.slide, self.level, y, x, h, w, self.on_error)
+            return self._read_through(y, x, h, w)
         ch, cw = self.chunks[:2]
         rows, cols = self._chunk_ranges(y, x, h, w)
         if display.computing(self.level, rows, cols):  # a dask chunk of a computation may be part of a chunk
-            return read_region(self.slide, self.level, y, x, h, w, self.on_error)
+            return self._read_through(y, x, h, w)
         got = display.get(self.level, rows, cols, kind)
         if len(got) == 1:  # exactly one cached chunk asked for (``pyramid``-sized dask chunks): no copy
             ((r, c), data) = next(iter(got.items()))

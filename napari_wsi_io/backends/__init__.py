@@ -3,7 +3,9 @@
 ``open_slide`` probes the TIFF structure with tifffile (IFDs only), sends the
 file to cuCIM when cuCIM reads it correctly and safely, and otherwise to the
 fallback.  Formats that are not TIFF (MIRAX, VMS/VMU, DICOM, Sakura) go to
-OpenSlide.  ``NAPARI_WSI_IO_BACKEND`` forces a backend.
+OpenSlide.  ``NAPARI_WSI_IO_BACKEND`` forces a backend.  A URL (``https://``,
+``s3://``, ...) is read by byte ranges (``_remote``) with the fallback: cuCIM and
+OpenSlide read local files only.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .._errors import SlideReadError
 from ._base import Slide
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
 from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
+from ._source import is_url, open_source, redact
 from ._tiff_layout import TiffLayout, is_tiff_file
 
 __all__ = [
@@ -28,8 +31,10 @@ __all__ = [
     "dicom_file",
     "gpu_problem",
     "is_tiff_file",
+    "is_url",
     "open_slide",
     "openslide_format",
+    "redact",
 ]
 
 ENV_VAR = "NAPARI_WSI_IO_BACKEND"
@@ -95,6 +100,8 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
     device = _resolve_device(device)
     if device == "cuda" and name not in ("auto", "cucim"):
         raise ValueError(f"device 'cuda' needs the cucim backend, not {name!r}")
+    if is_url(path):
+        return _open_remote(path, name)
     if os.path.isdir(path):  # a DICOM series is a folder of files
         path = dicom_file(path) or path
     if not is_tiff_file(path) and (fmt := openslide_format(path)):
@@ -126,3 +133,18 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
     except BaseException:
         layout.close()
         raise
+
+
+def _open_remote(url: str, name: str) -> Slide:
+    """A TIFF-based slide at a URL, read by byte ranges with the tifffile/imagecodecs backend."""
+    if name not in ("auto", "tifffile"):
+        raise SlideReadError(redact(url), f"backend {name!r} reads local files only; tifffile reads URLs")
+    layout = TiffLayout(open_source(url))
+    try:
+        slide = _backend_class("tifffile")(layout.source, layout)
+    except BaseException:
+        layout.close()
+        raise
+    if name == "auto":
+        slide.fallback_reason = "cuCIM reads local files only: a URL is read by byte ranges and decoded here"
+    return slide

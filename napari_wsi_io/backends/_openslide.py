@@ -139,10 +139,10 @@ class OpenSlideLayout:
     def cucim_problem(self) -> str:
         return f"{self.vendor} files are not TIFF; OpenSlide reads them"
 
-    def tiles(self, fd: int, turbojpeg: bool = False) -> list[OpenSlideTiles]:
+    def tiles(self, turbojpeg: bool = False) -> list[OpenSlideTiles]:
         return self.levels
 
-    def associated_tiles(self, name: str, fd: int) -> OpenSlideTiles:
+    def associated_tiles(self, name: str) -> OpenSlideTiles:
         page = self.associated_pages[name]
         return OpenSlideTiles.of(self, name, page.imagewidth, page.imagelength, (page.imagewidth, page.imagelength))
 

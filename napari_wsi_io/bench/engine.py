@@ -27,6 +27,7 @@ thread), ``reference`` (the pixel check), ``sinks``, ``records`` (results and fi
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Generator
@@ -151,6 +152,7 @@ class _Run:
         strategy = strategy_named(config.strategy)
         # A reference (the decode limit) reads the file's own tiles through tifffile and keeps nothing.
         slide = self.slide("tifffile" if strategy.reference else config.backend)
+        _set_in_flight(slide, config.in_flight)
         sink_kind = "discard" if strategy.reference else self.plan.sink
         reference = None
         if sink_kind != "discard":
@@ -196,4 +198,14 @@ class _Run:
             chunk_height=config.chunk_wh[1],
             setup_seconds=measured.setup_seconds,
             note=job.note,
+            in_flight=config.in_flight,
         )
+
+
+def _set_in_flight(slide: Slide, requests: int) -> None:
+    """A URL's configuration starts from nothing fetched, with ``requests`` in flight (worker processes too)."""
+    if not requests or not slide.is_remote:
+        return
+    slide.source.in_flight = requests
+    slide.source.cache.clear()
+    os.environ["NAPARI_WSI_IO_REMOTE_REQUESTS"] = str(requests)  # read by the slides worker processes open

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from .._errors import SlideReadError
-from ..backends import BACKENDS, Slide, available_backends
+from ..backends import BACKENDS, Slide, available_backends, is_url
 from .readers import open_cpu
 from .regions import CHUNKINGS, Region, chunk_shape, regions
 from .sinks import SINKS
@@ -40,6 +40,8 @@ class BenchPlan:
     repeats: int = 1
     chunk_size: int | None = None  # None = aligned to the file's tiles (about 1024 px)
     batch_size: int | None = None  # for cucim-batch; None = the worker count
+    #: A URL's requests in flight, each measured (what the network costs); ignored for local files.
+    in_flight: list[int] = field(default_factory=lambda: [1, 4, 16, 64])
 
     def check(self) -> list[str]:
         """Raise ValueError / SlideReadError for a plan that cannot run; return notes on what is skipped."""
@@ -58,6 +60,7 @@ class Config:
     repeat: int
     chunk_wh: tuple[int, int]
     regions: list[Region]
+    in_flight: int = 0  # a URL's requests in flight; 0 for a local file
 
     @property
     def megapixels(self) -> float:
@@ -123,7 +126,11 @@ def _usable_backends(plan: BenchPlan, notes: list[str]) -> list[str]:
     """The plan's backends that are installed and can read the slide; a note for each of the others."""
     installed = available_backends()
     backends = []
-    for name in dict.fromkeys(plan.backends):
+    asked = dict.fromkeys(plan.backends)
+    if is_url(plan.path):  # cuCIM and OpenSlide read local files only
+        notes += [f"{name} reads local files only: skipped" for name in asked if name != "tifffile"]
+        asked = {"tifffile": None}
+    for name in asked:
         if name not in installed:
             notes.append(f"{name} is not installed: skipped")
             continue
@@ -238,7 +245,8 @@ def _strategy_configs(plan: BenchPlan, slide: Slide, level: int, backend: str, n
         cw, ch = chunk_shape(slide, level, chunk, plan.chunk_size)
         cut = regions(w, h, cw, ch)
         for n in dict.fromkeys(int(count) for count in plan.workers) if spec.parallel else [1]:
-            configs.append(Config(level, backend, name, chunk, n, repeat, (cw, ch), cut))
+            for requests in dict.fromkeys(int(r) for r in plan.in_flight) if is_url(plan.path) else [0]:
+                configs.append(Config(level, backend, name, chunk, n, repeat, (cw, ch), cut, requests))
     return configs
 
 

@@ -324,4 +324,6 @@ def label(config: Configured, *, backend: bool = True, workers: bool = True) -> 
         text += f"/{config.chunk}"
     if spec.parallel and workers:
         text += f" x{config.workers}"
+    if getattr(config, "in_flight", 0):  # a URL: the requests in flight
+        text += f" @{config.in_flight} req"
     return text

@@ -27,8 +27,8 @@ def add_parser(subparsers) -> None:
         description="Export a slide, or some of its levels, to OME-Zarr.",
         epilog=_EPILOG,
     )
-    p.add_argument("slide", help="the slide file")
-    p.add_argument("out", help="the OME-Zarr directory to write, e.g. slide.ome.zarr")
+    p.add_argument("slide", help="the slide file, or its https:// or s3:// URL")
+    p.add_argument("out", help="the OME-Zarr directory to write, e.g. slide.ome.zarr, or an s3:// URL")
     p.add_argument("--levels", default="all", help="'all' (default) or level numbers such as 0,2")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"chunk side in pixels (default {DEFAULT_CHUNK})")
     p.add_argument(

@@ -57,8 +57,9 @@ def embedded_profile(slide: Slide) -> bytes | None:
     layout = slide.layout
     if hasattr(layout, "icc_profile"):  # a format OpenSlide reads (DICOM): its profile
         return layout.icc_profile()
+    tags = getattr(layout.level_pages[0], "tags", None)
     try:
-        tag = layout.level_pages[0].tags.get(_ICC_TAG)
+        tag = tags.get(_ICC_TAG) if tags is not None else None
         value = tag.value if tag is not None else None
     except Exception:  # tifffile parses tags lazily and raises many types for a damaged one
         return b""  # present but unreadable: reported as damaged

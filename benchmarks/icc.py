@@ -1,7 +1,7 @@
 """What showing an ICC-profiled slide in sRGB costs: a level read and a pan step, sRGB over raw.
 
 One process, one file: a generated tissue-like JPEG slide (``--shape``, default 12000x16000) copied with an
-Adobe RGB (1998) profile in TIFF tag 34675 (``synthetic_icc``), or ``--slide`` (any slide with a profile),
+Adobe RGB (1998) profile in TIFF tag 34675 (``synthetic.icc``), or ``--slide`` (any slide with a profile),
 opened twice: ``colour="srgb"`` and ``colour="raw"``.  Every measurement alternates the two (the order
 flips each round) and the ratio is of the medians over ``--rounds``:
 
@@ -36,7 +36,7 @@ from napari_wsi_io._cache import tile_cache
 from napari_wsi_io.backends._lcms import SrgbTransform
 from napari_wsi_io.pyramid import close_display_pyramid, display_pyramid, pyramid, slicing_in_frame
 from napari_wsi_io.synthetic import write_synthetic_slide
-from napari_wsi_io.synthetic_icc import adobe_rgb_profile, with_icc_profile
+from napari_wsi_io.synthetic.icc import adobe_rgb_profile, with_icc_profile
 
 VIEW = (1080, 1920)  # (height, width) of the view in screen pixels = level-0 pixels
 COLOURS = ("srgb", "raw")

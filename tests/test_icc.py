@@ -21,9 +21,8 @@ from napari_wsi_io.bench.readers import open_cpu, region_reader
 from napari_wsi_io.cli import main
 from napari_wsi_io.export import export_ome_zarr
 from napari_wsi_io.pyramid import display_pyramid, pyramid
-from napari_wsi_io.synthetic import write_synthetic_slide
-from napari_wsi_io.synthetic_icc import ADOBE_RGB, adobe_rgb_profile, matrix_trc_profile, with_icc_profile
-from napari_wsi_io.synthetic_vendors import write_philips
+from napari_wsi_io.synthetic import write_philips, write_synthetic_slide
+from napari_wsi_io.synthetic.icc import ADOBE_RGB, adobe_rgb_profile, matrix_trc_profile, with_icc_profile
 
 ICC = adobe_rgb_profile()
 

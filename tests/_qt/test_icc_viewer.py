@@ -10,7 +10,7 @@ from PIL import Image, ImageCms
 
 from napari_wsi_io import open_slide
 from napari_wsi_io.synthetic import write_synthetic_slide
-from napari_wsi_io.synthetic_icc import adobe_rgb_profile, with_icc_profile
+from napari_wsi_io.synthetic.icc import adobe_rgb_profile, with_icc_profile
 
 ICC = adobe_rgb_profile()
 

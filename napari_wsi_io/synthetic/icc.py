@@ -2,7 +2,7 @@
 
 ``matrix_trc_profile`` writes a minimal ICC v2 display profile (header, desc, wtpt, rXYZ/gXYZ/bXYZ,
 rTRC/gTRC/bTRC): what scanners embed (Aperio GT450: Adobe RGB (1998)).  ``with_icc_profile`` copies a
-tiled TIFF slide with a profile in tag 34675 of its first page, tiles copied as stored (no re-encoding).
+tiled TIFF slide with a profile in tag 34675 of its first page (or Philips XML), tiles copied as stored.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ class SrgbTransform:
                 lib.cmsCloseProfile(profile)
         if not handle:
             return None
-        weakref.finalize(self, lib.cmsDeleteTransform, handle)
+        # Not at interpreter exit: a chunk worker may still be transforming while the exit handlers run.
+        weakref.finalize(self, lib.cmsDeleteTransform, handle).atexit = False
         probe = _probe()
         if not np.array_equal(self._lcms_apply(handle, probe.copy()), self._pillow_apply(probe)):
             return None

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from napari_wsi_io import open_slide
+from napari_wsi_io.pyramid import display_state
 from napari_wsi_io.synthetic import write_synthetic_slide
 from napari_wsi_io.synthetic.icc import adobe_rgb_profile, with_icc_profile
 
@@ -40,7 +41,7 @@ def _shown_at_level0(viewer, layer, qtbot, y: float, x: float) -> tuple[np.ndarr
     viewer.camera.center = (y * mpp, x * mpp)
 
     def ready() -> bool:
-        chunks = layer.data[0].source._chunks
+        chunks = display_state(layer.data[0])
         scale = np.asarray(layer._transforms["tile2data"].scale)[:2]
         return layer.loaded and not chunks.provisional and not chunks.refreshes_due and np.allclose(scale, 1)
 

@@ -55,7 +55,7 @@ def _icc_line(slide) -> str:
     if not slide.icc_profile:
         return "none (the pixels are shown as stored)"
     name = colour_metadata(slide)["icc_profile_description"] or "unnamed"
-    shown = "shown in sRGB" if slide.colour == "srgb" else "not applied (raw pixels)"
+    shown = "napari shows sRGB" if slide.colour == "srgb" else "not applied (NAPARI_WSI_IO_COLOUR=raw)"
     return f"{name!r}, {len(slide.icc_profile)} bytes: {shown}; bench and convert read raw unless --colour srgb"
 
 

@@ -4,8 +4,8 @@ The transform is built once per profile, like ``ImageCms.buildTransform(profile,
 default intent)`` (what napari-wsi and OpenSlide's examples show).  It runs in Little CMS straight on
 the NumPy buffer, through the very library Pillow's ``_imagingcms`` is linked to (found through that
 module with ctypes; ctypes lets go of the GIL, so reading threads transform in parallel).  Through
-Pillow's own ``applyTransform`` the pixels go into a 4-byte-per-pixel image and back: 5-6x slower in
-one run of ``benchmarks/icc.py``.  That path is left only where the library is not reachable (a
+Pillow's own ``applyTransform`` the pixels go into a 4-byte-per-pixel image and back: about 2.5x slower
+in the runs of ``benchmarks/icc.py``.  That path is left only where the library is not reachable (a
 Pillow with Little CMS linked in statically) or where a probe of 4096 colours does not match
 Pillow's rendering exactly.
 """

@@ -144,7 +144,10 @@ class LevelArray:
             raise SlideReadError(slide.path, f"level {self.level}: cuCIM: {exc}") from None
         if region.dtype != self.dtype or region.size != int(np.prod(self.shape)):
             return None
-        return region.reshape(self.shape)
+        region = region.reshape(self.shape)
+        if slide.colour_transform is not None:  # this read skips ``read_level``, where reads turn sRGB
+            region = slide.colour_transform(region)
+        return region
 
     def _read_through(self, y: int, x: int, h: int, w: int) -> np.ndarray:
         """Straight from the slide; a remote region that did not arrive reads blank (reported already)."""

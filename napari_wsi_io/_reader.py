@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._errors import SlideFetchError, SlideReadError
-from .backends import Slide, dicom_file, is_tiff_file, is_url, open_slide, openslide_format
+from .backends import Slide, colour_metadata, dicom_file, is_tiff_file, is_url, open_slide, openslide_format
 from .pyramid import display_pyramid
 
 __all__ = ["associated_layers", "napari_get_reader", "read_slide", "slide_layers"]
@@ -102,6 +102,7 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
         "levels": level_table(slide),
         "associated_images": list(slide.associated_images),
         "properties": slide.properties,
+        **colour_metadata(slide),  # "colour": "srgb" or "raw", and the embedded ICC profile
     }
     limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
     kwargs = {

@@ -103,7 +103,7 @@ def pyramid(
     """Dask arrays of every level; building them reads no pixels."""
     from dask.base import tokenize
 
-    token = tokenize(slide.token, slide.backend, chunks)
+    token = tokenize(slide.token, slide.backend, slide.colour, chunks)
     return [
         _as_dask(LevelArray(slide, level, on_error, chunk=chunks), f"wsi-{token}-{level}")
         for level in range(slide.level_count)

@@ -16,6 +16,7 @@ import warnings
 
 from .._errors import SlideReadError
 from ._base import Slide
+from ._colour import COLOUR_ENV_VAR, COLOURS, colour_attributes, colour_metadata, resolve_colour, use_colour
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
 from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
 from ._source import is_url, open_source, redact
@@ -23,9 +24,13 @@ from ._tiff_layout import TiffLayout, is_tiff_file
 
 __all__ = [
     "BACKENDS",
+    "COLOURS",
+    "COLOUR_ENV_VAR",
     "DEVICES",
     "Slide",
     "available_backends",
+    "colour_attributes",
+    "colour_metadata",
     "cucim_plugin",
     "cucim_version",
     "dicom_file",
@@ -87,13 +92,27 @@ def _resolve_device(device: str | None) -> str:
     return device
 
 
-def open_slide(path: str | os.PathLike, backend: str | None = None, device: str | None = None) -> Slide:
+def open_slide(
+    path: str | os.PathLike, backend: str | None = None, device: str | None = None, colour: str | None = None
+) -> Slide:
     """Open a slide with ``backend``, or the best safe one when None.
 
     ``device`` ("cpu", "cuda" or "auto"; default ``$NAPARI_WSI_IO_DEVICE`` or
     "cpu") is where cuCIM decodes; reads return NumPy arrays either way.
+    ``colour`` ("srgb" or "raw"; default ``$NAPARI_WSI_IO_COLOUR`` or "srgb"):
+    with "srgb", a slide that embeds an ICC profile reads in sRGB (``_colour``).
     Raises ``SlideReadError`` ("cannot read <file>: <reason>") for bad files.
     """
+    colour = resolve_colour(colour)
+    slide = _open(path, backend, device)
+    try:
+        return use_colour(slide, colour)
+    except BaseException:
+        slide.close()
+        raise
+
+
+def _open(path: str | os.PathLike, backend: str | None, device: str | None) -> Slide:
     name = backend or os.environ.get(ENV_VAR) or "auto"
     if name != "auto" and name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")

@@ -7,6 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ._colour import reopen
 from ._source import ByteSource
 from ._tiff_layout import TiffLayout
 from ._tile_reader import TileReader
@@ -24,6 +25,8 @@ class Slide:
     backend = "base"
     #: Refuse JPEG tiles TurboJPEG cannot decode (cuCIM decodes with it).
     _turbojpeg = False
+    #: What reads return, "raw" or "srgb"; the embedded ICC profile; the transform to sRGB (``_colour.use_colour``).
+    colour, icc_profile, colour_transform = "raw", None, None
 
     def __init__(self, path: str | os.PathLike | ByteSource, layout: TiffLayout | None = None) -> None:
         """``path``: a local file, or a byte source (a remote slide: ``_source.open_source``) given to the layout."""
@@ -57,6 +60,9 @@ class Slide:
     # -- pickling: a slide reopens itself by path (a remote one by URL, checking its ETag) in another process --
     def __reduce__(self):
         return (type(self), (self.source if self.is_remote else self.path,))
+
+    def __reduce_ex__(self, protocol):  # any backend's ``__reduce__``, reopened in the same colour
+        return (reopen, (self.__reduce__(), self.colour))
 
     def __enter__(self) -> Slide:
         return self
@@ -148,6 +154,8 @@ class Slide:
             out = self._read_new(level, x, y, width, height)
         else:
             self._read(level, x, y, out.reshape(shape))
+        if self.colour_transform is not None:  # every read of the slide's pixels passes here
+            out = self.colour_transform(out)
         return out if self.samples > 1 or out.ndim == 2 else out[..., 0]
 
     def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:

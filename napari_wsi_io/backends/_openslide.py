@@ -139,6 +139,13 @@ class OpenSlideLayout:
     def cucim_problem(self) -> str:
         return f"{self.vendor} files are not TIFF; OpenSlide reads them"
 
+    def icc_profile(self) -> bytes | None:
+        """The ICC profile OpenSlide reads for the main image (DICOM: the optical path's), as stored; or None."""
+        try:  # OpenSlide >= 4 tags every region with it, byte for byte
+            return self._osr.read_region((0, 0), 0, (1, 1)).info.get("icc_profile")
+        except Exception:  # OpenSlideError: the reads will say what is wrong
+            return None
+
     def tiles(self, turbojpeg: bool = False) -> list[OpenSlideTiles]:
         return self.levels
 

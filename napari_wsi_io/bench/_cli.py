@@ -132,6 +132,13 @@ def _add_plan_options(p: argparse.ArgumentParser) -> None:
         help="for a URL: requests in flight, each measured "
         f"(default {','.join(map(str, defaults.in_flight))}); ignored for local files",
     )
+    p.add_argument(
+        "--colour",
+        choices=("raw", "srgb"),
+        default=defaults.colour,
+        help="raw: the pixels the file stores (default); srgb: through the slide's ICC profile, if any "
+        "(the cucim strategies read cuCIM itself: raw)",
+    )
 
 
 def default_level(slide) -> int:
@@ -232,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         batch_size=args.batch_size,
         in_flight=args.in_flight,
+        colour=args.colour,
     )
     for note in plan.check():
         print(f"note: {note}", file=sys.stderr)

@@ -106,7 +106,7 @@ class _Run:
 
     def slide(self, backend: str) -> Slide:
         if backend not in self.slides:
-            self.slides[backend] = open_cpu(self.plan.path, backend)
+            self.slides[backend] = open_cpu(self.plan.path, backend, self.plan.colour)
         return self.slides[backend]
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ class BenchPlan:
     batch_size: int | None = None  # for cucim-batch; None = the worker count
     #: A URL's requests in flight, each measured (what the network costs); ignored for local files.
     in_flight: list[int] = field(default_factory=lambda: [1, 4, 16, 64])
+    colour: str = "raw"  # "srgb": reads through the slide's ICC profile (cuCIM's own strategies stay raw)
 
     def check(self) -> list[str]:
         """Raise ValueError / SlideReadError for a plan that cannot run; return notes on what is skipped."""
@@ -79,7 +80,7 @@ def resolve(plan: BenchPlan) -> Resolved:
     """The configurations ``plan`` measures here; raises ValueError / SlideReadError when it cannot run."""
     _check_options(plan)
     notes: list[str] = []
-    with open_cpu(plan.path) as slide:
+    with open_cpu(plan.path, colour=plan.colour) as slide:
         levels = list(range(slide.level_count)) if plan.levels is None else [int(v) for v in plan.levels]
         for level in levels:
             if not 0 <= level < slide.level_count:
@@ -135,7 +136,7 @@ def _usable_backends(plan: BenchPlan, notes: list[str]) -> list[str]:
             notes.append(f"{name} is not installed: skipped")
             continue
         try:
-            open_cpu(plan.path, name).close()
+            open_cpu(plan.path, name, plan.colour).close()
         except SlideReadError as exc:
             notes.append(f"{name} cannot read this slide ({exc.reason}): skipped")
             continue

@@ -28,9 +28,12 @@ __all__ = ["RegionReader", "jpeg_tile_decoder", "open_cpu", "region_reader", "sc
 RegionReader = Callable[[Region, "np.ndarray | None"], None]
 
 
-def open_cpu(path: str, backend: str | None = None) -> Slide:
-    """Open a slide decoded on the CPU, whatever ``NAPARI_WSI_IO_DEVICE`` says: these strategies measure CPUs."""
-    return open_slide(path, backend, device="cpu")
+def open_cpu(path: str, backend: str | None = None, colour: str = "raw") -> Slide:
+    """Open a slide decoded on the CPU, whatever ``NAPARI_WSI_IO_DEVICE`` says: these strategies measure CPUs.
+
+    ``colour``: "raw" (the pixels the file stores) unless "srgb" is asked for, whatever ``NAPARI_WSI_IO_COLOUR`` says.
+    """
+    return open_slide(path, backend, device="cpu", colour=colour)
 
 
 def jpeg_tile_decoder(slide: Slide, level: int) -> Callable[[bytes, np.ndarray], None] | None:
@@ -120,6 +123,8 @@ def _generic_reader(slide: Slide, level: int) -> RegionReader:
 
 def region_reader(slide: Slide, level: int) -> RegionReader:
     """The fastest faithful way this backend reads a region of ``level``."""
+    if slide.colour_transform is not None:  # sRGB asked for: the reads that apply it
+        return _generic_reader(slide, level)
     if slide.backend == "cucim":
         return _cucim_reader(slide, level)
     if slide.backend == "tifffile" and slide.tiles[level].remap is None:  # not a stitched level (Ventana)

@@ -110,6 +110,7 @@ def run_processes(job: Job) -> None:
                 proc = ctx.Process(
                     target=_workers.work,
                     args=(w, job.slide.path, job.slide.backend, job.level, shares[w], job.sink.spec(), child),
+                    kwargs={"colour": job.slide.colour},
                     name=f"wsi-bench-{w}",
                     daemon=True,
                 )

@@ -56,6 +56,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="threads or processes to use (default: CPU count)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it is an earlier Zarr store")
     p.add_argument("--backend", default=None, help="force a backend (cucim, tifffile, openslide, tiffslide)")
+    p.add_argument(
+        "--colour",
+        choices=("raw", "srgb"),
+        default="raw",
+        help="raw: the pixels the file stores (default); srgb: rendered through the slide's ICC profile, if any "
+        "(the profile is kept in the store's attributes either way)",
+    )
     p.set_defaults(func=run)
 
 
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         overwrite=args.overwrite,
         backend=args.backend,
+        colour=args.colour,
     )
     bar = None
     try:

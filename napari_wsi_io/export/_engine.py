@@ -175,6 +175,7 @@ def export_steps(
     workers: int | None = None,
     overwrite: bool = False,
     backend: str | None = None,
+    colour: str = "raw",
 ) -> Generator[ExportProgress, None, ExportSummary]:
     """Export slide levels to an OME-Zarr store at ``out``, yielding progress.
 
@@ -182,7 +183,8 @@ def export_steps(
     px per side ("auto": 4096; None or "none": one file per chunk), each shard
     written by one task; "0.4" writes NGFF 0.4 on Zarr v2, one file per chunk.
 
-    ``slide`` is an open Slide or a path (opened with ``backend``).  Nothing
+    ``slide`` is an open Slide (exported in its own ``colour``) or a path, opened with ``backend`` and
+    ``colour``: "raw" (default: the pixels the file stores) or "srgb" (rendered through its ICC profile).  Nothing
     appears at ``out`` until the export is complete: blocks are written into
     ``<out>.partial-<random>``, which is renamed to ``out`` at the end and
     removed when the export fails or is closed early.  An ``s3://`` (``gs://``,
@@ -198,7 +200,7 @@ def export_steps(
         out = stack.enter_context(staged_output(remote, overwrite)) if remote else Path(out).expanduser().absolute()
         _check_output(out, overwrite)
         if not isinstance(slide, Slide):
-            slide = stack.enter_context(open_slide(slide, backend=backend))
+            slide = stack.enter_context(open_slide(slide, backend=backend, colour=colour))
         chosen = parse_levels(levels, slide.level_count)
         codec.check_dtype(slide.dtype)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..backends import Slide
+from ..backends import Slide, colour_attributes
 from ._codecs import Compression
 
 __all__ = ["NGFF_VERSION", "image_attributes", "level_scale"]
@@ -103,5 +103,6 @@ def image_attributes(
             "mpp": list(slide.mpp) if slide.mpp else None,
             "levels": levels,
             "compression": str(compression),
+            **colour_attributes(slide),  # "colour" of the arrays; the slide's ICC profile, base64
         },
     }

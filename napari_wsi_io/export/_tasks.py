@@ -32,7 +32,7 @@ _READ_BLOCK = 1024  # px per side of one read inside a shard: one block of pixel
 
 @dataclass(frozen=True)
 class SlideRef:
-    """A slide by path (or URL) and backend; mtime (or ETag) and size make a rewritten file reopen.
+    """A slide by path (or URL), backend and colour; mtime (or ETag) and size make a rewritten file reopen.
 
     A worker opening a remote slide fetches its own byte ranges, and refuses an object whose ETag or
     size is no longer the one the export started with.
@@ -43,17 +43,18 @@ class SlideRef:
     mtime_ns: int
     size: int
     etag: str | None = None
+    colour: str = "raw"
 
     @classmethod
     def of(cls, slide: Slide) -> SlideRef:
         if slide.is_remote:
             source = slide.source
-            return cls(source.url, slide.backend, 0, source.size, source.etag)
+            return cls(source.url, slide.backend, 0, source.size, source.etag, slide.colour)
         stat = os.stat(slide.path)
-        return cls(os.path.abspath(slide.path), slide.backend, stat.st_mtime_ns, stat.st_size)
+        return cls(os.path.abspath(slide.path), slide.backend, stat.st_mtime_ns, stat.st_size, colour=slide.colour)
 
     def open(self) -> Slide:
-        slide = open_slide(self.path, backend=self.backend)
+        slide = open_slide(self.path, backend=self.backend, colour=self.colour)
         if slide.is_remote and (slide.source.size, slide.source.etag) != (self.size, self.etag):
             slide.close()
             raise SlideReadError(slide.path, "the file changed on the server since the export started (size or ETag)")

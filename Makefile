@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 APT_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-image0 \
 	libxcb-render-util0 libxkbcommon-x11-0 libxcb-shape0 libxcb-cursor0 libgl1 libegl1 \
-	libfontconfig1 libdbus-1-3
+	libfontconfig1 libdbus-1-3 nginx
 
 # `make test` runs the whole suite once per Qt binding; QT_BINDINGS=pyqt5 narrows it.
 QT_BINDINGS ?= pyqt5 pyqt6

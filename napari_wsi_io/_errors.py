@@ -1,10 +1,10 @@
-"""The one error type users see: ``cannot read <file>: <reason>``."""
+"""The one error type users see: ``cannot read <file>: <reason>``; ``SlideFetchError`` when retrying may work."""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["SlideReadError"]
+__all__ = ["SlideFetchError", "SlideReadError"]
 
 
 class SlideReadError(OSError):
@@ -17,3 +17,10 @@ class SlideReadError(OSError):
 
     def __reduce__(self):  # keep the two-argument form across processes
         return type(self), (self.path, self.reason)
+
+
+class SlideFetchError(SlideReadError):
+    """A remote read failed on the way (the connection dropped, no answer in time): the next try may work.
+
+    The viewer shows such a region blank without keeping it, so the next view fetches it again.
+    """

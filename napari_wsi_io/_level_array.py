@@ -11,7 +11,7 @@ import numpy as np
 
 from ._display.reads import Read
 from ._errors import SlideReadError
-from ._region_read import read_region
+from ._region_read import NotFetched, read_region
 from ._scratch import recycled
 from .backends import Slide
 from .backends._plane import PlaneSlide
@@ -160,7 +160,17 @@ class LevelArray:
             raise SlideReadError(slide.path, f"level {self.level}: cuCIM: {exc}") from None
         if region.dtype != self.dtype or region.size != int(np.prod(self.shape)):
             return None
-        return region.reshape(self.shape)
+        region = region.reshape(self.shape)
+        if slide.colour_transform is not None:  # this read skips ``read_level``, where reads turn sRGB
+            region = slide.colour_transform(region)
+        return region
+
+    def _read_through(self, y: int, x: int, h: int, w: int) -> np.ndarray:
+        """Straight from the slide; a remote region that did not arrive reads blank (reported already)."""
+        try:
+            return read_region(self.slide, self.level, y, x, h, w, self.on_error)
+        except NotFetched as exc:
+            return exc.blank
 
     def _read_whole_in_pieces(self) -> np.ndarray | None:
         """A channel's whole level (a ``PlaneSlide``'s) read in chunk-sized pieces, a thread per core, into one
@@ -188,11 +198,11 @@ class LevelArray:
     def _read(self, y: int, x: int, h: int, w: int, alloc: Callable[..., np.ndarray], kind: Read) -> np.ndarray:
         display = self.display
         if display is None:
-            return read_region(self.slide, self.level, y, x, h, w, self.on_error)
+            return self._read_through(y, x, h, w)
         ch, cw = self.chunks[:2]
         rows, cols = self._chunk_ranges(y, x, h, w)
         if display.computing(self.level, rows, cols):  # a dask chunk of a computation may be part of a chunk
-            return read_region(self.slide, self.level, y, x, h, w, self.on_error)
+            return self._read_through(y, x, h, w)
         got = display.get(self.level, rows, cols, kind)
         if len(got) == 1:  # inside one cached chunk (a display chunk is a quarter of one): a view, no copy
             ((r, c), data) = next(iter(got.items()))

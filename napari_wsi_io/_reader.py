@@ -1,5 +1,6 @@
-"""A whole slide (TIFF-based, an OpenSlide format, a DICOM folder, a Zeiss CZI) as one lazy multiscale layer,
-grey or RGB; a slide that stores channels (OME-TIFF, QPTIFF, CZI) as a layer per channel (``_channel_layers``).
+"""A whole slide (TIFF-based, an OpenSlide format, a DICOM folder, a Zeiss CZI; a TIFF-based one at an
+``https://``, ``s3://``, ... URL too) as one lazy multiscale layer, grey or RGB; a slide that stores channels
+(OME-TIFF, QPTIFF, CZI) as a layer per channel (``_channel_layers``).
 
 Nothing here needs Qt or a viewer (scripts read slides through it too); napari's reader command wraps it.
 """
@@ -7,6 +8,8 @@ Nothing here needs Qt or a viewer (scripts read slides through it too); napari's
 from __future__ import annotations
 
 import os
+import time
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from ._channel_layers import channel_layers, contrast_limits, sample_pixels
-from ._errors import SlideReadError
-from .backends import Slide, dicom_file, is_czi_file, is_tiff_file, open_slide, openslide_format
+from ._errors import SlideFetchError, SlideReadError
+from .backends import (
+    Slide,
+    colour_metadata,
+    dicom_file,
+    is_czi_file,
+    is_tiff_file,
+    is_url,
+    open_slide,
+    openslide_format,
+)
 from .pyramid import display_pyramid
 
 __all__ = ["associated_layers", "napari_get_reader", "read_slide", "slide_layers"]
@@ -36,6 +48,8 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
             return None
         path = path[0]
     path = os.fspath(path)
+    if is_url(path):  # a slide suffix on the URL's path (a query may follow): TIFF-based slides only
+        return read_slide if urllib.parse.urlsplit(path).path.lower().endswith(SUFFIXES) else None
     if os.path.isdir(path):
         return read_slide if dicom_file(path) else None
     if path.lower().endswith(".dcm"):  # DICOM of other modalities belongs to other readers
@@ -54,11 +68,19 @@ def read_slide(path: str | list[str]) -> list[LayerData]:
 
 
 _notified: set[str] = set()
+_fetch_notified: dict[str, float] = {}
+_FETCH_QUIET = 10.0  # seconds: a dropped connection fails many chunks at once, and may drop again later
 
 
 def _notify(exc: SlideReadError) -> None:
-    """Show a damaged tile once in napari; panning over it again stays quiet."""
-    if str(exc) in _notified:
+    """Show a damaged tile once in napari; panning over it again stays quiet.  A failed remote fetch is
+    shown again when it happens again after a quiet while."""
+    if isinstance(exc, SlideFetchError):
+        now = time.monotonic()
+        if now - _fetch_notified.get(str(exc), -_FETCH_QUIET) < _FETCH_QUIET:
+            return
+        _fetch_notified[str(exc)] = now
+    elif str(exc) in _notified:
         return
     _notified.add(str(exc))
     from napari.utils.notifications import show_error
@@ -94,6 +116,7 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
         "levels": level_table(slide),
         "associated_images": list(slide.associated_images),
         "properties": slide.properties,
+        **colour_metadata(slide),  # "colour": "srgb" or "raw", and the embedded ICC profile
     }
     if slide.channels is not None:
         return channel_layers(slide, _notify, metadata)

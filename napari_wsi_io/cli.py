@@ -40,12 +40,23 @@ def _info(args: argparse.Namespace) -> int:
             print(f"cuCIM:      {slide.plugin} plugin, device {slide.device}")
         print(f"mpp:        {mpp}")
         print(f"associated: {', '.join(slide.associated_images) or 'none'}")
+        print(f"ICC:        {_icc_line(slide)}")
         print(f"{'level':>5} {'width':>8} {'height':>8} {'downsample':>10} {'tile':>10}")
         for i, ((w, h), d, (tw, th)) in enumerate(
             zip(slide.level_dimensions, slide.level_downsamples, slide.level_tile_sizes)
         ):
             print(f"{i:>5} {w:>8} {h:>8} {d:>10.3f} {f'{tw}x{th}':>10}")
     return 0
+
+
+def _icc_line(slide) -> str:
+    from .backends import colour_metadata
+
+    if not slide.icc_profile:
+        return "none (the pixels are shown as stored)"
+    name = colour_metadata(slide)["icc_profile_description"] or "unnamed"
+    shown = "napari shows sRGB" if slide.colour == "srgb" else "not applied (NAPARI_WSI_IO_COLOUR=raw)"
+    return f"{name!r}, {len(slide.icc_profile)} bytes: {shown}; bench and convert read raw unless --colour srgb"
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -17,7 +17,6 @@ hear about chunks it drew coarse.  napari's own dask cache is turned off for the
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 
 import numpy as np
@@ -117,8 +116,7 @@ def pyramid(
     """Dask arrays of every level; building them reads no pixels."""
     from dask.base import tokenize
 
-    stat = os.stat(slide.path)
-    token = tokenize(slide.path, stat.st_mtime_ns, stat.st_size, slide.backend, chunks)
+    token = tokenize(slide.token, slide.backend, slide.colour, chunks)
     return [
         _as_dask(LevelArray(slide, level, on_error, chunk=chunks), f"wsi-{token}-{level}")
         for level in range(slide.level_count)

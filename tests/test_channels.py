@@ -152,24 +152,41 @@ def test_ome_xml_whose_planes_do_not_match_the_pages_is_an_error(tmp_path):
         read_slide(path)
 
 
-def test_damaged_channel_page_names_the_channel(tmp_path):
-    from conftest import patch_tag
+def _patch_tag(path, page: int, code: int, value: int) -> None:
+    """Overwrite a SHORT tag value in place (as conftest's ``patch_tag``; imported by name it may be another conftest's)."""
+    import struct
 
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[page].tags[code]
+        fmt, offset = ("<H" if tag.dtype == 3 else "<I"), tag.valueoffset
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(struct.pack(fmt, value))
+
+
+def _corrupt_tile(path, page: int, tile: int) -> None:
+    """Replace the second half of one tile with random bytes."""
+    with tifffile.TiffFile(path) as tif:
+        offset, count = tif.pages[page].dataoffsets[tile], tif.pages[page].databytecounts[tile]
+    with open(path, "r+b") as f:
+        f.seek(offset + count // 2)
+        f.write(np.random.default_rng(0).integers(0, 256, count - count // 2 - 2, dtype=np.uint8).tobytes())
+
+
+def test_damaged_channel_page_names_the_channel(tmp_path):
     path = write_qptiff(tmp_path / "damaged.qptiff", shape=(300, 400), levels=2)
-    patch_tag(path, 2, 259, 34999)  # channel 2's compression: unknown
+    _patch_tag(path, 2, 259, 34999)  # channel 2's compression: unknown
     with pytest.raises(SlideReadError, match=rf"cannot read {path}: channel 2 \('CD8'\): level 0: unsupported"):
         open_slide(path)
 
 
 def test_damaged_channel_tile_names_the_channel_and_opening_still_works(tmp_path):
-    from conftest import corrupt_tile
-
     path = write_qptiff(tmp_path / "tile.qptiff", shape=(300, 400), levels=2, tile=128, compression="zlib")
     with tifffile.TiffFile(path) as tif:  # channel 1's level 1 page, the coarsest (sampled for the contrast)
         page = next(
             i for i, p in enumerate(tif.pages) if "ReducedResolution" in p.description and "CD3" in p.description
         )
-    corrupt_tile(path, page, 0)
+    _corrupt_tile(path, page, 0)
     with pytest.warns(UserWarning, match=rf"cannot read {path}: channel 1 \('CD3'\): level 1, tile \(0, 0\)"):
         layers = read_slide(path)
     assert len(layers) == 5

@@ -13,7 +13,7 @@ import numpy as np
 from .._cache import TileCache, release_free_memory
 from .._errors import SlideReadError
 from .._prefetch import workers
-from .._region_read import read_region
+from .._region_read import NotFetched, read_region
 from ..backends import Slide
 from .coarse import ResidentLevel, coarser_pixels
 from .guesses import ViewMotion, guess_jobs
@@ -110,8 +110,15 @@ class PyramidDisplayState:
 
         A view or a prefetch goes through the cache.  A computation (no recent view holds the chunk) takes
         what is cached but adds nothing: it would push the viewer's chunks out, and keeping every chunk of a
-        level it reads once made it about 30 % slower in one run (fresh memory for each kept chunk).
+        level it reads once made it about 30 % slower in one run (fresh memory for each kept chunk).  A remote
+        chunk whose bytes did not arrive is shown blank and not kept: the next view fetches it again.
         """
+        try:
+            return self._chunk(level, r, c, kind)
+        except NotFetched as exc:
+            return exc.blank
+
+    def _chunk(self, level: int, r: int, c: int, kind: Read) -> np.ndarray:
         key = self.key(level, r, c)
         if level == self.resident.level:
             return self._resident_chunk(level, r, c, kind)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
 
+from ..backends import is_url
 from ..export import COMPRESSIONS, DEFAULT_CHUNK, DEFAULT_FORMAT, DEFAULT_SHARD, FORMATS, ExportSummary, export_steps
 from ..export._schedulers import default_workers
 from .slide_layers import slide_layer_choices
@@ -129,7 +131,9 @@ class ExportWidget(Container):
     def _suggest_output(self, layer) -> None:
         if layer is None:
             return
-        slide = Path(layer.metadata["path"])
+        path = layer.metadata["path"]
+        # A slide at a URL: its name in the current folder (the store is written locally).
+        slide = Path.cwd() / PurePosixPath(urlsplit(path).path).name if is_url(path) else Path(path)
         current = Path(str(self.output.value))
         if str(self.output.value) in ("", ".") or current.name.endswith(".ome.zarr"):
             self.output.value = slide.with_name(slide.stem + ".ome.zarr")

@@ -3,7 +3,9 @@
 ``open_slide`` probes the TIFF structure with tifffile (IFDs only), sends the
 file to cuCIM when cuCIM reads it correctly and safely, and otherwise to the
 fallback.  Formats that are not TIFF (MIRAX, VMS/VMU, DICOM, Sakura) go to
-OpenSlide; Zeiss CZI to libCZI (``_czi``).  ``NAPARI_WSI_IO_BACKEND`` forces a backend.
+OpenSlide; Zeiss CZI to libCZI (``_czi``).  ``NAPARI_WSI_IO_BACKEND`` forces a backend.  A URL (``https://``,
+``s3://``, ...) is read by byte ranges (``_remote``) with the fallback: cuCIM and
+OpenSlide read local files only.
 """
 
 from __future__ import annotations
@@ -14,27 +16,35 @@ import warnings
 
 from .._errors import SlideReadError
 from ._base import Slide
+from ._colour import COLOUR_ENV_VAR, COLOURS, colour_attributes, colour_metadata, resolve_colour, use_colour
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
 from ._czi_directory import is_czi_file
 from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
 from ._planes import PlanesAsSamples, planes_as_samples
+from ._source import is_url, open_source, redact
 from ._tiff_layout import TiffLayout, is_tiff_file
 
 __all__ = [
     "BACKENDS",
+    "COLOURS",
+    "COLOUR_ENV_VAR",
     "DEVICES",
     "PlanesAsSamples",
     "Slide",
     "available_backends",
+    "colour_attributes",
+    "colour_metadata",
     "cucim_plugin",
     "cucim_version",
     "dicom_file",
     "gpu_problem",
     "is_czi_file",
     "is_tiff_file",
+    "is_url",
     "open_slide",
     "openslide_format",
     "planes_as_samples",
+    "redact",
 ]
 
 ENV_VAR = "NAPARI_WSI_IO_BACKEND"
@@ -88,19 +98,35 @@ def _resolve_device(device: str | None) -> str:
     return device
 
 
-def open_slide(path: str | os.PathLike, backend: str | None = None, device: str | None = None) -> Slide:
+def open_slide(
+    path: str | os.PathLike, backend: str | None = None, device: str | None = None, colour: str | None = None
+) -> Slide:
     """Open a slide with ``backend``, or the best safe one when None.
 
     ``device`` ("cpu", "cuda" or "auto"; default ``$NAPARI_WSI_IO_DEVICE`` or
     "cpu") is where cuCIM decodes; reads return NumPy arrays either way.
+    ``colour`` ("srgb" or "raw"; default ``$NAPARI_WSI_IO_COLOUR`` or "srgb"):
+    with "srgb", a slide that embeds an ICC profile reads in sRGB (``_colour``).
     Raises ``SlideReadError`` ("cannot read <file>: <reason>") for bad files.
     """
+    colour = resolve_colour(colour)
+    slide = _open(path, backend, device)
+    try:
+        return use_colour(slide, colour)
+    except BaseException:
+        slide.close()
+        raise
+
+
+def _open(path: str | os.PathLike, backend: str | None, device: str | None) -> Slide:
     name = backend or os.environ.get(ENV_VAR) or "auto"
     if name != "auto" and name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from auto, {', '.join(BACKENDS)}")
     device = _resolve_device(device)
     if device == "cuda" and name not in ("auto", "cucim"):
         raise ValueError(f"device 'cuda' needs the cucim backend, not {name!r}")
+    if is_url(path):
+        return _open_remote(path, name)
     if os.path.isdir(path):  # a DICOM series is a folder of files
         path = dicom_file(path) or path
     if is_czi_file(path):
@@ -140,3 +166,18 @@ def open_slide(path: str | os.PathLike, backend: str | None = None, device: str 
     except BaseException:
         layout.close()
         raise
+
+
+def _open_remote(url: str, name: str) -> Slide:
+    """A TIFF-based slide at a URL, read by byte ranges with the tifffile/imagecodecs backend."""
+    if name not in ("auto", "tifffile"):
+        raise SlideReadError(redact(url), f"backend {name!r} reads local files only; tifffile reads URLs")
+    layout = TiffLayout(open_source(url))
+    try:
+        slide = _backend_class("tifffile")(layout.source, layout)
+    except BaseException:
+        layout.close()
+        raise
+    if name == "auto":
+        slide.fallback_reason = "cuCIM reads local files only: a URL is read by byte ranges and decoded here"
+    return slide

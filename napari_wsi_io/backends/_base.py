@@ -8,6 +8,8 @@ from functools import cached_property
 import numpy as np
 
 from ._channels import ChannelLayout, PlaneKey
+from ._colour import reopen
+from ._source import ByteSource
 from ._tiff_layout import TiffLayout
 from ._tile_reader import TileReader
 
@@ -24,19 +26,44 @@ class Slide:
     backend = "base"
     #: Refuse JPEG tiles TurboJPEG cannot decode (cuCIM decodes with it).
     _turbojpeg = False
+    #: What reads return, "raw" or "srgb"; the embedded ICC profile; the transform to sRGB (``_colour.use_colour``).
+    colour, icc_profile, colour_transform = "raw", None, None
 
-    def __init__(self, path: str | os.PathLike, layout: TiffLayout | None = None) -> None:
-        self.path = os.fspath(path)
-        self.layout = layout or TiffLayout(self.path)
-        self._fd = os.open(self.path, os.O_RDONLY)
+    def __init__(self, path: str | os.PathLike | ByteSource, layout: TiffLayout | None = None) -> None:
+        """``path``: a local file, or a byte source (a remote slide: ``_source.open_source``) given to the layout."""
+        self.layout = layout or TiffLayout(path)
+        #: Where the bytes come from (the layout owns it); a remote slide's pickles as its URL and ETag.
+        self.source: ByteSource | None = getattr(self.layout, "source", None)
+        #: What messages and layers show: the path, or the URL without credentials or query.
+        self.path = self.source.name if self.source is not None else os.fspath(path)
         #: Each level's tiles (a ``TileReader``; ``has_raw_tiles`` says whether their bytes are at hand).
-        self.tiles: list[TileReader] = self.layout.tiles(self._fd, turbojpeg=self._turbojpeg)
+        self.tiles: list[TileReader] = self.layout.tiles(turbojpeg=self._turbojpeg)
         #: Why the preferred backend was not used, when it was not.
         self.fallback_reason: str | None = None
+        self._closed = False
 
-    # -- pickling: a slide reopens itself by path in another process --
+    @property
+    def is_remote(self) -> bool:
+        return self.source is not None and self.source.local_path is None
+
+    @property
+    def token(self) -> str:
+        """Changes when the file does: its path or URL, with its modification time or ETag, and its size."""
+        if self.source is not None:
+            return self.source.token
+        stat = os.stat(self.path)
+        return f"{self.path}|{stat.st_mtime_ns}|{stat.st_size}"
+
+    @property
+    def file_size(self) -> int:
+        return self.source.size if self.source is not None else os.path.getsize(self.path)
+
+    # -- pickling: a slide reopens itself by path (a remote one by URL, checking its ETag) in another process --
     def __reduce__(self):
-        return (type(self), (self.path,))
+        return (type(self), (self.source if self.is_remote else self.path,))
+
+    def __reduce_ex__(self, protocol):  # any backend's ``__reduce__``, reopened in the same colour
+        return (reopen, (self.__reduce__(), self.colour))
 
     def __enter__(self) -> Slide:
         return self
@@ -45,9 +72,8 @@ class Slide:
         self.close()
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if not self._closed:
+            self._closed = True
             self.layout.close()
 
     def __repr__(self) -> str:
@@ -120,7 +146,7 @@ class Slide:
 
     def read_associated(self, name: str) -> np.ndarray:
         """An associated image (label, macro, thumbnail), decoded with the same checks as a level."""
-        tiles = self.layout.associated_tiles(name, self._fd)
+        tiles = self.layout.associated_tiles(name)
         out = np.empty((tiles.height, tiles.width, tiles.samples), tiles.dtype)
         tiles.read_into(out, 0, 0)
         return out if tiles.samples > 1 else out[..., 0]
@@ -140,6 +166,8 @@ class Slide:
             out = self._read_new(level, x, y, width, height)
         else:
             self._read(level, x, y, out.reshape(shape))
+        if self.colour_transform is not None:  # every read of the slide's pixels passes here
+            out = self.colour_transform(out)
         return out if self.samples > 1 or out.ndim == 2 else out[..., 0]
 
     def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:

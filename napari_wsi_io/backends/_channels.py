@@ -12,10 +12,14 @@ the level table) reads channel 0 at t = z = 0 unless it asks for the channels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .._errors import SlideReadError
 from ._tiff_level import TiffLevel, describe_level
 from ._vendor import LevelPage
+
+if TYPE_CHECKING:
+    from ._source import ByteSource
 
 __all__ = [
     "FLUORESCENCE_PALETTE",
@@ -109,14 +113,15 @@ def plane_label(layout: ChannelLayout, key: PlaneKey) -> str:
     return (channel_label(channel) if channel else f"channel {key[0]}") + where
 
 
-def describe_planes(path: str, layout: ChannelLayout, file_size: int) -> dict[PlaneKey, list[TiffLevel]]:
+def describe_planes(source: ByteSource, layout: ChannelLayout) -> dict[PlaneKey, list[TiffLevel]]:
     """Every plane's levels, checked (``describe_level``) and alike: a plane that differs fails, named."""
+    path = source.name
     described: dict[PlaneKey, list[TiffLevel]] = {}
     first = None
     for key, pages in layout.planes.items():
         label = plane_label(layout, key)
         try:
-            levels = [describe_level(path, p.page, i, file_size, p.size, p.fill) for i, p in enumerate(pages)]
+            levels = [describe_level(source, p.page, i, p.size, p.fill) for i, p in enumerate(pages)]
         except SlideReadError as exc:
             raise SlideReadError(path, f"{label}: {exc.reason}") from None
         if levels[0].samples != 1:

@@ -82,20 +82,16 @@ def gpu_problem() -> str | None:
     return None if count > 0 else "no CUDA device"
 
 
-def _first_tiles_problem(path: str, layout: TiffLayout) -> str | None:
+def _first_tiles_problem(layout: TiffLayout) -> str | None:
     """A level whose JPEG tiles libjpeg reads but cuCIM cannot (colour space, progressive, subsampling)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for tiles in layout.tiles(fd):
-            if tiles.jpeg is None:
-                continue
-            # The first stored tile (Philips may leave tile 0 unstored).
-            ty, tx = divmod(int(np.argmin(tiles.missing)), tiles.cols)
-            data = tiles.raw(ty, tx)
-            if tiles.jpeg.problem(data) is None and (problem := tiles.jpeg.problem(data, turbojpeg=True)):
-                return f"level {tiles.level}: {problem}"
-    finally:
-        os.close(fd)
+    for tiles in layout.tiles():
+        if tiles.jpeg is None:
+            continue
+        # The first stored tile (Philips may leave tile 0 unstored).
+        ty, tx = divmod(int(np.argmin(tiles.missing)), tiles.cols)
+        data = tiles.raw(ty, tx)
+        if tiles.jpeg.problem(data) is None and (problem := tiles.jpeg.problem(data, turbojpeg=True)):
+            return f"level {tiles.level}: {problem}"
     return None
 
 
@@ -112,11 +108,8 @@ def _ycbcr_colour_problem(path: str, image, layout: TiffLayout) -> str | None:
     if tiles.compression != APERIO_J2K_YCBCR or tiles.samples != 3:
         return None
     h, w = min(tiles.tile_height, tiles.height), min(tiles.tile_width, tiles.width)
-    fd = os.open(path, os.O_RDONLY)
-    try:  # a tile the fallback refuses is refused in cuCIM too (SlideReadError)
-        expected = TiffTiles.reading(tiles, fd).read_into(np.empty((h, w, 3), np.uint8), 0, 0)
-    finally:
-        os.close(fd)
+    # A tile the fallback refuses is refused in cuCIM too (SlideReadError).
+    expected = TiffTiles.reading(tiles, layout.source).read_into(np.empty((h, w, 3), np.uint8), 0, 0)
     try:
         got = np.asarray(image.read_region((0, 0), (w, h), 0))
     except Exception as exc:
@@ -151,7 +144,7 @@ class CucimSlide(Slide):
         # Everything that can refuse the file comes before Slide.__init__, so that a
         # refused layout stays open for the fallback backend.
         try:
-            self._image = self._open_checked(os.fspath(path), layout)
+            self._image = self._open_checked(layout.path, layout)
         except BaseException:
             if own_layout:
                 layout.close()
@@ -164,7 +157,9 @@ class CucimSlide(Slide):
 
     @staticmethod
     def _open_checked(path: str, layout: TiffLayout):
-        problem = layout.cucim_problem() or _first_tiles_problem(path, layout)
+        if layout.source.local_path is None:
+            raise SlideReadError(path, "cuCIM reads local files only")
+        problem = layout.cucim_problem() or _first_tiles_problem(layout)
         if problem:
             raise SlideReadError(path, f"cuCIM cannot read it safely: {problem}")
         _prepare_plugins()

@@ -147,10 +147,10 @@ class CziLayout:
     def cucim_problem(self) -> str:
         return "CZI is not TIFF; libCZI reads it"
 
-    def tiles(self, fd: int, turbojpeg: bool = False) -> list[CziTiles]:
+    def tiles(self, turbojpeg: bool = False) -> list[CziTiles]:
         return self.levels
 
-    def plane_tiles(self, key: PlaneKey, fd: int) -> list[CziTiles]:
+    def plane_tiles(self, key: PlaneKey) -> list[CziTiles]:
         return self.plane_levels[key]
 
     def read(self, tiles: CziTiles, x: int, y: int, width: int, height: int) -> np.ndarray:
@@ -177,7 +177,7 @@ class CziLayout:
                 self._readers -= 1
         return _fitted(pixels, height, width, tiles.samples)
 
-    def associated_tiles(self, name: str, fd: int):
+    def associated_tiles(self, name: str):
         raise KeyError(name)
 
     def close(self) -> None:

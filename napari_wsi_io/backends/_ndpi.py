@@ -11,7 +11,6 @@ is decoded in one call, never the whole strip.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -133,8 +132,7 @@ def restart_intervals(src: LevelSource, fmt: PixelFormat, size: tuple[int, int])
     from tifffile.tifffile import ndpi_jpeg_tile
 
     offset, strip_bytes = _first(page.tags.valueof(273)), _first(page.tags.valueof(279))
-    with open(src.path, "rb") as f:
-        start = os.pread(f.fileno(), min(strip_bytes, _MAX_HEADER), offset)
+    start = src.source.read(offset, min(strip_bytes, _MAX_HEADER))
     try:
         th, tw, header = ndpi_jpeg_tile(start)
     except Exception:  # no restart interval or frame header: the whole-strip checks say what is wrong
@@ -209,8 +207,7 @@ class RestartIntervals:
 
     def _check_strip_header(self, src: LevelSource, strip_offset: int, size: tuple[int, int]) -> None:
         """The strip's own frame header must agree with the TIFF where JPEG can hold the size."""
-        with open(src.path, "rb") as f:
-            original = os.pread(f.fileno(), len(self.header), strip_offset)
+        original = src.source.read(strip_offset, len(self.header))
         if len(original) != len(self.header) or original[: self.sof] != self.header[: self.sof]:
             src.fail("the JPEG strip's header changed while it was read")
         jpeg_h, jpeg_w = (int.from_bytes(original[self.sof + i : self.sof + i + 2], "big") for i in (0, 2))
@@ -226,16 +223,16 @@ class RestartIntervals:
                 "for its restart markers"
             )
         found, pos = [np.array([len(self.header)], np.int64)], len(self.header)
-        with open(src.path, "rb") as f:
-            while pos < size:
-                data = np.frombuffer(os.pread(f.fileno(), min(_SCAN_CHUNK, size - pos), offset + pos), np.uint8)
-                if len(data) < 2:
-                    break
-                ff = np.flatnonzero(data[:-1] == 0xFF)
-                after = data[ff + 1]
-                found.append(pos + ff[(after >= 0xD0) & (after <= 0xD7)] + 2)
-                # The next chunk starts at this one's last byte: a marker split between them is seen once.
-                pos += len(data) - 1 if pos + len(data) < size else len(data)
+        src.source.prefetch([(offset + pos, size - pos)])  # remote: the strip in parallel requests, not chunk by chunk
+        while pos < size:
+            data = np.frombuffer(src.source.read(offset + pos, min(_SCAN_CHUNK, size - pos)), np.uint8)
+            if len(data) < 2:
+                break
+            ff = np.flatnonzero(data[:-1] == 0xFF)
+            after = data[ff + 1]
+            found.append(pos + ff[(after >= 0xD0) & (after <= 0xD7)] + 2)
+            # The next chunk starts at this one's last byte: a marker split between them is seen once.
+            pos += len(data) - 1 if pos + len(data) < size else len(data)
         return np.concatenate(found)
 
     def raw(self, data: bytes) -> bytes:
@@ -278,15 +275,14 @@ class RestartIntervals:
         header[self.sof : self.sof + 4] = ((r1 - r0) * th).to_bytes(2, "big") + ((c1 - c0) * tw).to_bytes(2, "big")
         index = (np.arange(r0, r1)[:, None] * self.cols + np.arange(c0, c1)).ravel()
         counts = tiles.bytecounts[index]
-        # The intervals of one row lie back to back in the strip: one read per row.
+        # The intervals of one row lie back to back in the strip: one read per row (remote: all rows at once).
+        firsts, lasts = np.arange(r0, r1) * self.cols + c0, np.arange(r0, r1) * self.cols + c1 - 1
+        ends = tiles.offsets[lasts] + tiles.bytecounts[lasts]
+        spans = [(int(a), int(b - a)) for a, b in zip(tiles.offsets[firsts], ends)]
+        tiles.source.prefetch(spans)
         parts = [bytes(header)]
-        for r in range(r0, r1):
-            first, last = r * self.cols + c0, r * self.cols + c1 - 1
-            start, size = (
-                int(tiles.offsets[first]),
-                int(tiles.offsets[last] + tiles.bytecounts[last] - tiles.offsets[first]),
-            )
-            data = os.pread(tiles.fd, size, start)
+        for r, (start, size) in zip(range(r0, r1), spans):
+            data = tiles.source.read(start, size)
             if len(data) != size:
                 raise SlideReadError(tiles.path, f"{tiles.where(r, c0)} lies past the end of the file")
             parts.append(data)

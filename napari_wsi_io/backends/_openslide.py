@@ -139,10 +139,17 @@ class OpenSlideLayout:
     def cucim_problem(self) -> str:
         return f"{self.vendor} files are not TIFF; OpenSlide reads them"
 
-    def tiles(self, fd: int, turbojpeg: bool = False) -> list[OpenSlideTiles]:
+    def icc_profile(self) -> bytes | None:
+        """The ICC profile OpenSlide reads for the main image (DICOM: the optical path's), as stored; or None."""
+        try:  # OpenSlide >= 4 tags every region with it, byte for byte
+            return self._osr.read_region((0, 0), 0, (1, 1)).info.get("icc_profile")
+        except Exception:  # OpenSlideError: the reads will say what is wrong
+            return None
+
+    def tiles(self, turbojpeg: bool = False) -> list[OpenSlideTiles]:
         return self.levels
 
-    def associated_tiles(self, name: str, fd: int) -> OpenSlideTiles:
+    def associated_tiles(self, name: str) -> OpenSlideTiles:
         page = self.associated_pages[name]
         return OpenSlideTiles.of(self, name, page.imagewidth, page.imagelength, (page.imagewidth, page.imagelength))
 

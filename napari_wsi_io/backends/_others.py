@@ -18,6 +18,9 @@ class _LibrarySlide(Slide):
 
     def __init__(self, path: str | os.PathLike, layout: TiffLayout | None = None) -> None:
         super().__init__(path, layout)
+        if self.is_remote:
+            self.close()
+            raise SlideReadError(self.path, f"{self.backend} reads local files only")
         try:
             self._lib = self._open()
         except Exception as exc:

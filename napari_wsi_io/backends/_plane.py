@@ -3,7 +3,7 @@
 A ``PlaneSlide`` has the levels, tiles and metadata of a ``Slide`` (one sample per pixel), so the
 display pyramid, its cache, prefetch and coarse stand-ins work on it unchanged: each channel layer is a
 display pyramid over its own plane and decodes only that channel's tiles.  It reads through the parent
-slide's file descriptor (a TIFF) or its libCZI document (a CZI), which the parent keeps open.
+slide's byte source (a TIFF) or its libCZI document (a CZI), which the parent keeps open.
 """
 
 from __future__ import annotations
@@ -26,15 +26,16 @@ class PlaneSlide(Slide):
         if parent.layout.channels is None or key not in parent.layout.plane_levels:
             raise KeyError(f"{parent.path} has no plane {key}")
         self.parent, self.key = parent, key
-        self.path, self.layout, self._fd = parent.path, parent.layout, parent._fd
-        self.tiles = parent.layout.plane_tiles(key, parent._fd)
+        self.path, self.layout, self.source = parent.path, parent.layout, parent.source
+        self.tiles = parent.layout.plane_tiles(key)
+        self._closed = False
         if parent.backend == "czi":  # libCZI reads every plane; a TIFF's planes are read here, by tifffile
             self.backend, self.fallback_reason = parent.backend, None
         else:
             self.fallback_reason = "the channels' planes are read by tifffile and imagecodecs"
 
     def __reduce__(self):
-        return (_reopened_plane, (self.path, self.key))
+        return (_reopened_plane, (self.parent.__reduce__(), self.key))
 
     def close(self) -> None:
         """Nothing to close: the parent slide owns the file."""
@@ -58,7 +59,7 @@ class PlaneSlide(Slide):
             raise SlideReadError(self.path, f"{self.label}: {exc.reason}") from None
 
 
-def _reopened_plane(path: str, key: PlaneKey) -> PlaneSlide:
-    from . import open_slide
-
-    return open_slide(path).plane(key)
+def _reopened_plane(parent: tuple, key: PlaneKey) -> PlaneSlide:
+    """The plane ``key`` of the parent slide reopened as its ``__reduce__`` says (by path, or URL)."""
+    make, args = parent[:2]
+    return make(*args).plane(key)

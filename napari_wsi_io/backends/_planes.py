@@ -61,7 +61,8 @@ class PlanesAsSamples(Slide):
     def __init__(self, parent: Slide) -> None:  # noqa: D107 - no file of its own to open
         layout: ChannelLayout = parent.channels
         t_count, z_count = layout.sizes
-        self.parent, self.path, self.layout, self._fd = parent, parent.path, parent.layout, parent._fd
+        self.parent, self.path, self.layout, self.source = parent, parent.path, parent.layout, parent.source
+        self._closed = False
         self.backend, self.fallback_reason = parent.backend, parent.fallback_reason
         #: The plane of each sample: t, then channel, then z (NGFF's axis order).
         self.keys: list[PlaneKey] = [
@@ -71,7 +72,7 @@ class PlanesAsSamples(Slide):
         self.tiles = [StackedTiles(tuple(p.tiles[level] for p in self.planes)) for level in range(parent.level_count)]
 
     def __reduce__(self):
-        return (_reopened, (self.path, self.backend))
+        return (_reopened, (self.parent.__reduce__(),))
 
     def __repr__(self) -> str:
         return f"PlanesAsSamples({self.path!r}, {len(self.keys)} planes)"
@@ -93,7 +94,7 @@ def planes_as_samples(slide: Slide) -> Slide:
     return PlanesAsSamples(slide) if slide.channels is not None else slide
 
 
-def _reopened(path: str, backend: str) -> Slide:
-    from . import open_slide
-
-    return planes_as_samples(open_slide(path, backend))
+def _reopened(parent: tuple) -> Slide:
+    """Every plane of the parent slide reopened as its ``__reduce__`` says (by path, or URL)."""
+    make, args = parent[:2]
+    return planes_as_samples(make(*args))

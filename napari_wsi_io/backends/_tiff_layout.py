@@ -3,11 +3,10 @@
 Every backend starts here: the layout decides whether cuCIM may see the file
 (``_cucim_safety``), supplies the metadata (cuCIM reports no Aperio MPP), and
 hands each backend its levels' tiles (``_tile_decode``) bound to the slide's
-file descriptor.  Which IFDs are levels is the vendor's rule: a vendor module
-(``_ndpi``, ``_scn``, ``_bif``, ``_philips``; ``_ome`` and ``_qptiff`` for slides
-with channels, whose every plane is described here too: ``plane_levels``) or, for
-generic TIFF, Aperio and RGB OME-TIFF, the first image and its reductions
-(``_generic_layout`` below).
+byte source (``_source``: a local file or a remote object), which the layout owns.  Which IFDs are levels is the
+vendor's rule: a vendor module (``_ndpi``, ``_scn``, ``_bif``, ``_philips``; ``_ome`` and ``_qptiff`` for slides
+with channels, whose every plane is described here too: ``plane_levels``) or, for generic TIFF, Aperio and RGB
+OME-TIFF, the first image and its reductions (``_generic_layout`` below).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from pathlib import Path
 from .._errors import SlideReadError
 from ._channels import ChannelLayout, PlaneKey, describe_planes
 from ._cucim_safety import find_cucim_problem
+from ._source import ByteSource, LocalSource
 from ._tiff_level import TiffLevel, describe_level
 from ._tile_decode import EmbeddedTiles, TiffTiles
 from ._vendor import EmbeddedJpeg, LevelPage, VendorLayout
@@ -132,22 +132,36 @@ class TiffLayout:
     nothing reads a tag again.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike | ByteSource) -> None:
+        """``path``: a local file, or a byte source (``_source.open_source``) the layout then owns and closes."""
+        if isinstance(path, ByteSource):
+            self.source = path
+        else:
+            path = os.fspath(path)
+            if Path(path).is_dir():
+                raise SlideReadError(path, "it is a directory holding no whole-slide DICOM series")
+            if not Path(path).is_file():
+                raise SlideReadError(path, "no such file")
+            self.source = LocalSource(path)
+        self.path, self.file_size = self.source.name, self.source.size
+        try:
+            self._parse()
+        except BaseException:
+            self.source.close()
+            raise
+
+    def _parse(self) -> None:
         import tifffile
 
-        self.path = os.fspath(path)
-        if Path(self.path).is_dir():
-            raise SlideReadError(self.path, "it is a directory holding no whole-slide DICOM series")
-        if not Path(self.path).is_file():
-            raise SlideReadError(self.path, "no such file")
-        self.file_size = os.path.getsize(self.path)
         if self.file_size == 0:
             raise SlideReadError(self.path, "the file is empty")
-        if not is_tiff_file(self.path):
+        if self.source.read(0, 4) not in _TIFF_MAGIC:
             raise SlideReadError(self.path, "not a TIFF file (no TIFF header)")
         with _TifffileComplaints() as complaints:
             try:
-                self._tif = tifffile.TiffFile(self.path)
+                self._tif = tifffile.TiffFile(self.source.tiff_file())
+            except SlideReadError:  # the network, not the file
+                raise
             except Exception as exc:  # tifffile raises many types for damaged headers
                 raise SlideReadError(self.path, f"damaged TIFF structure ({exc})") from None
             try:
@@ -157,6 +171,8 @@ class TiffLayout:
                 if isinstance(exc, (SlideReadError, MemoryError)) or not isinstance(exc, Exception):
                     raise
                 raise SlideReadError(self.path, f"damaged TIFF tags ({type(exc).__name__}: {exc})") from None
+        if getattr(self.source, "failure", None) is not None:  # a failed read tifffile logged and went past
+            raise self.source.failure
         # A tag tifffile only warns about (in any IFD, associated images too) has crashed cuCIM's open.
         if complaints.messages and self._cucim_problem is None:
             self._cucim_problem = f"tifffile reports damage ({complaints.messages[0]})"
@@ -176,11 +192,11 @@ class TiffLayout:
         self.plane_levels: dict[PlaneKey, list[TiffLevel]] = {}
         self.level_pages = [level.page for level in layout.levels]
         if self.channels is not None:
-            self.plane_levels = describe_planes(self.path, self.channels, self.file_size)
+            self.plane_levels = describe_planes(self.source, self.channels)
             self.levels: list[TiffLevel] = self.plane_levels[(self.channels.channels[0].index, 0, 0)]
         else:
             self.levels = [
-                describe_level(self.path, level.page, i, self.file_size, level.size, level.fill, level.remap)
+                describe_level(self.source, level.page, i, level.size, level.fill, level.remap)
                 for i, level in enumerate(layout.levels)
             ]
         self.associated_pages = {
@@ -236,22 +252,24 @@ class TiffLayout:
 
     def close(self) -> None:
         self._tif.close()
+        self.source.close()
 
-    def tiles(self, fd: int, turbojpeg: bool = False) -> list[TiffTiles]:
-        """The levels' tiles, read through ``fd``; ``turbojpeg`` also refuses JPEG tiles TurboJPEG cannot decode."""
-        return [TiffTiles.reading(level, fd, turbojpeg) for level in self.levels]
+    def tiles(self, turbojpeg: bool = False) -> list[TiffTiles]:
+        """The levels' tiles, read through the byte source; ``turbojpeg`` also refuses JPEG tiles TurboJPEG
+        cannot decode."""
+        return [TiffTiles.reading(level, self.source, turbojpeg) for level in self.levels]
 
-    def plane_tiles(self, key: PlaneKey, fd: int) -> list[TiffTiles]:
-        """The tiles of one plane's levels (a slide with channels), read through ``fd``."""
-        return [TiffTiles.reading(level, fd) for level in self.plane_levels[key]]
+    def plane_tiles(self, key: PlaneKey) -> list[TiffTiles]:
+        """The tiles of one plane's levels (a slide with channels), read through the byte source."""
+        return [TiffTiles.reading(level, self.source) for level in self.plane_levels[key]]
 
-    def associated_tiles(self, name: str, fd: int) -> TiffTiles | EmbeddedTiles:
+    def associated_tiles(self, name: str) -> TiffTiles | EmbeddedTiles:
         """The tiles (strips) of an associated image, checked like a level's."""
         try:
             page = self.associated_pages[name]
             if isinstance(page, EmbeddedJpeg):
                 return EmbeddedTiles(self.path, page, name)
-            return TiffTiles.reading(describe_level(self.path, page, name, self.file_size), fd)
+            return TiffTiles.reading(describe_level(self.source, page, name), self.source)
         except (SlideReadError, MemoryError, KeyError):
             raise
         except Exception as exc:

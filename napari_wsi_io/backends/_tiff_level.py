@@ -5,7 +5,7 @@ format (``_tiff_page``), NDPI's restart intervals (``_ndpi``), the tile grid and
 each tile lies (``_tile_index``), the JPEG tables, the level's real size inside a
 padded grid, and a stitched level's remapping.  A damaged file fails there, with a
 reason, and never reaches a decoder.  The description holds no file handle:
-``TiffTiles.reading`` (``_tile_decode``) reads its tiles through one.
+``TiffTiles.reading`` (``_tile_decode``) reads its tiles through the slide's byte source.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ._tile_index import TileIndex, tiff_tile_index
 
 if TYPE_CHECKING:
     from ._ndpi import RestartIntervals
+    from ._source import ByteSource
 
 __all__ = ["TiffLevel", "describe_level", "field_values"]
 
@@ -51,17 +52,17 @@ def field_values(obj) -> dict[str, Any]:
 
 
 def describe_level(
-    path: str,
+    source: ByteSource,
     page,
     level: int | str,
-    file_size: int,
     size: tuple[int, int] | None = None,
     fill: int | None = None,
     remap: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TiffLevel:
     """``page`` as a level, checked; ``size``, ``fill`` and ``remap`` as a vendor layout gives them
     (``_vendor.LevelPage``)."""
-    src = LevelSource(path, level, page, file_size)
+    path = source.name
+    src = LevelSource(path, level, page, source.size, source)
     tiff_size = _tiff_size(src)
     fmt = pixel_format(src)
     restart = _ndpi_restart_intervals(src, fmt, tiff_size)

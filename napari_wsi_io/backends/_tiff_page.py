@@ -48,6 +48,8 @@ class LevelSource:
     level: int | str
     page: Any  # a tifffile TiffPage
     file_size: int
+    #: The slide's bytes (``_source.ByteSource``), for the layouts that read more than the IFDs (NDPI).
+    source: Any = None
 
     @property
     def label(self) -> str:

@@ -1,7 +1,7 @@
 """Reading a described TIFF level: its tiles' bytes through a file descriptor, checked, then decoded.
 
-``TiffTiles`` is a ``TiffLevel`` (``_tiff_level``) bound to the slide's descriptor:
-``raw`` reads a tile's bytes, ``check`` refuses the JPEG or JPEG 2000 tiles decoders
+``TiffTiles`` is a ``TiffLevel`` (``_tiff_level``) bound to the slide's byte source (``_source``):
+``raw`` reads a tile's bytes (a region's tiles are fetched together first, where the source is remote), ``check`` refuses the JPEG or JPEG 2000 tiles decoders
 would crash on or silently get wrong, ``decode`` turns one tile into pixels and
 ``read_into`` fills a region.  ``EmbeddedTiles`` reads an associated image kept as
 one JPEG stream outside the IFDs (Philips).
@@ -10,8 +10,8 @@ one JPEG stream outside the IFDs (Philips).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,27 +22,38 @@ from ._tiff_level import TiffLevel, field_values
 from ._tiff_page import APERIO_J2K_YCBCR, JPEG2000
 from ._vendor import EmbeddedJpeg
 
+if TYPE_CHECKING:
+    from ._source import ByteSource
+
 __all__ = ["EmbeddedTiles", "TiffTiles"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class TiffTiles(TiffLevel):
-    """The compressed tiles (or strips) of one level or associated image, read through ``fd``."""
+    """The compressed tiles (or strips) of one level or associated image, read through a byte source."""
 
-    fd: int
+    source: ByteSource
     #: Also refuse JPEG tiles TurboJPEG cannot decode (set for cuCIM, which decodes with it).
     turbojpeg: bool = False
 
     @classmethod
-    def reading(cls, level: TiffLevel, fd: int, turbojpeg: bool = False) -> TiffTiles:
-        """``level``'s tiles, read through ``fd``."""
-        return cls(**field_values(level), fd=fd, turbojpeg=turbojpeg)
+    def reading(cls, level: TiffLevel, source: ByteSource, turbojpeg: bool = False) -> TiffTiles:
+        """``level``'s tiles, read through ``source``."""
+        return cls(**field_values(level), source=source, turbojpeg=turbojpeg)
+
+    def fetch(self, rows: range, cols: range) -> None:
+        """Have the stored tiles under ``rows`` x ``cols`` fetched together (remote: parallel, coalesced)."""
+        if not self.source.fetches_ahead:
+            return
+        index = (np.arange(rows.start, rows.stop)[:, None] * self.cols + np.arange(cols.start, cols.stop)).ravel()
+        index = index[~self.missing[index]]
+        self.source.prefetch(list(zip(self.offsets[index].tolist(), self.bytecounts[index].tolist())))
 
     def raw(self, ty: int, tx: int) -> bytes:
         """A stored tile's bytes (an NDPI restart interval as a JPEG of its own)."""
         i = ty * self.cols + tx
         count, offset = int(self.bytecounts[i]), int(self.offsets[i])
-        data = os.pread(self.fd, count, offset)
+        data = self.source.read(offset, count)
         if len(data) != count:
             raise SlideReadError(self.path, f"{self.where(ty, tx)} lies past the end of the file")
         return self.restart.raw(data) if self.restart else data
@@ -66,6 +77,7 @@ class TiffTiles(TiffLevel):
         if self.jpeg is None and self.compression not in JPEG2000:
             return
         rows, cols = self.tile_range(y, x, h, w)
+        self.fetch(rows, cols)
         for ty in rows:
             for tx in cols:
                 if not self.missing[ty * self.cols + tx]:
@@ -134,6 +146,7 @@ class TiffTiles(TiffLevel):
         h, w = out.shape[:2]
         th, tw = self.tile_height, self.tile_width
         rows, cols = self.tile_range(y, x, h, w)
+        self.fetch(rows, cols)
         for ty in rows:
             for tx in cols:
                 tile = self.decode(ty, tx)

@@ -125,6 +125,20 @@ def _add_plan_options(p: argparse.ArgumentParser) -> None:
         "--repeat", type=_positive, default=defaults.repeats, help="repeats of every configuration (the best counts)"
     )
     p.add_argument("--batch-size", type=_positive, default=None, help="cucim-batch batch size (default: workers)")
+    p.add_argument(
+        "--in-flight",
+        type=_ints,
+        default=defaults.in_flight,
+        help="for a URL: requests in flight, each measured "
+        f"(default {','.join(map(str, defaults.in_flight))}); ignored for local files",
+    )
+    p.add_argument(
+        "--colour",
+        choices=("raw", "srgb"),
+        default=defaults.colour,
+        help="raw: the pixels the file stores (default); srgb: through the slide's ICC profile, if any "
+        "(the cucim strategies read cuCIM itself: raw)",
+    )
 
 
 def default_level(slide) -> int:
@@ -161,13 +175,15 @@ def _table(result) -> list[str]:
     rows = sorted(best_records(result.records), key=lambda r: (r.level, -r.mpix_per_s))
     header = f"{'level':>5}  {'backend':<11} {'strategy':<12} {'chunk':<8} {'workers':>7} {'seconds':>8} "
     header += f"{'MP/s':>8} {'MB/s':>8} {'of limit':>8} {'peak MB':>8} {'max diff':>8}"
-    lines = [header]
+    remote = any(r.in_flight for r in rows)  # a URL: the requests in flight of each row
+    lines = [header + (f" {'in flight':>9}" if remote else "")]
     for r in rows:
         fraction = f"{r.fraction_of_limit:.2f}" if r.fraction_of_limit is not None else "-"
         diff = "-" if r.max_abs_diff is None else str(r.max_abs_diff)
         lines.append(
             f"{r.level:>5}  {r.backend:<11} {r.strategy:<12} {r.chunk:<8} {r.workers:>7} {r.seconds:>8.3f} "
             f"{r.mpix_per_s:>8.1f} {r.mb_per_s or 0:>8.1f} {fraction:>8} {r.peak_rss_mb:>8.0f} {diff:>8}"
+            + (f" {r.in_flight or '-':>9}" if remote else "")
         )
     return lines
 
@@ -224,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeat,
         chunk_size=args.chunk_size,
         batch_size=args.batch_size,
+        in_flight=args.in_flight,
+        colour=args.colour,
     )
     for note in plan.check():
         print(f"note: {note}", file=sys.stderr)

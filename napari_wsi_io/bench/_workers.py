@@ -97,7 +97,9 @@ def stop_processes(procs: list, conns: list, grace: float) -> None:
 # -- the worker's side --
 
 
-def work(worker: int, path: str, backend: str, level: int, tasks: list, sink_spec: tuple, conn) -> None:
+def work(
+    worker: int, path: str, backend: str, level: int, tasks: list, sink_spec: tuple, conn, colour: str = "raw"
+) -> None:
     """Open the slide once, wait for "go", read ``tasks`` [(index, region)], report each on ``conn``.
 
     Messages: ("ready",), ("task", index, start, end), ("done",), ("error", exception).
@@ -110,7 +112,7 @@ def work(worker: int, path: str, backend: str, level: int, tasks: list, sink_spe
         from .readers import open_cpu, region_reader
         from .sinks import attach
 
-        slide = open_cpu(path, backend)
+        slide = open_cpu(path, backend, colour)
         read = region_reader(slide, level)
         sink = attach(sink_spec)
         if sink.kind == "assemble":  # fault in this worker's part of the shared array before the clock starts

@@ -7,6 +7,7 @@ decode is timed, decoded with imagecodecs (``backends._czi_subblocks``), the pix
 
 from __future__ import annotations
 
+import os
 import time
 from itertools import groupby
 
@@ -40,9 +41,15 @@ def _subblocks(job: Job) -> list:
 
 def run_czi_decode_limit(job: Job) -> None:
     """Decode every subblock under the level on one core; the limit is that speed times the cores."""
-    parent = getattr(job.slide, "parent", job.slide)
-    path, fd = parent.path, parent._fd
-    entries = _subblocks(job)
+    path = job.slide.path
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _decode_rows(job, path, fd, _subblocks(job))
+    finally:
+        os.close(fd)
+
+
+def _decode_rows(job: Job, path: str, fd: int, entries: list) -> None:
     rows = [list(group) for _, group in groupby(entries, key=lambda e: e.dims["Y"][0])]
     decode_subblock(rows[0][0], subblock_data(path, fd, rows[0][0]))  # warm-up, untimed
     w, h = job.slide.level_dimensions[job.level]

@@ -27,6 +27,7 @@ thread), ``reference`` (the pixel check), ``sinks``, ``records`` (results and fi
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Generator
@@ -110,7 +111,7 @@ class _Run:
 
     def slide(self, backend: str) -> Slide:
         if backend not in self.slides:
-            self.slides[backend] = open_cpu(self.plan.path, backend)
+            self.slides[backend] = open_cpu(self.plan.path, backend, self.plan.colour)
         return self.slides[backend]
 
     def close(self) -> None:
@@ -158,6 +159,7 @@ class _Run:
         # its directory) and keeps nothing.
         own = "czi" if is_czi_file(self.plan.path) else "tifffile"
         slide = self.slide(own if strategy.reference else config.backend)
+        _set_in_flight(slide, config.in_flight)
         sink_kind = "discard" if strategy.reference else self.plan.sink
         reference = None
         if sink_kind != "discard":
@@ -204,4 +206,14 @@ class _Run:
             setup_seconds=measured.setup_seconds,
             note=job.note,
             bytes_per_pixel=job.slide.samples * job.slide.dtype.itemsize,
+            in_flight=config.in_flight,
         )
+
+
+def _set_in_flight(slide: Slide, requests: int) -> None:
+    """A URL's configuration starts from nothing fetched, with ``requests`` in flight (worker processes too)."""
+    if not requests or not slide.is_remote:
+        return
+    slide.source.in_flight = requests
+    slide.source.cache.clear()
+    os.environ["NAPARI_WSI_IO_REMOTE_REQUESTS"] = str(requests)  # read by the slides worker processes open

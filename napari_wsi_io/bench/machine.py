@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 
@@ -69,5 +68,5 @@ def slide_info(slide: Slide) -> dict:
         "level_downsamples": list(slide.level_downsamples),
         "mpp": list(slide.mpp) if slide.mpp else None,
         "compression": [t.compression for t in slide.tiles],
-        "file_size": os.path.getsize(slide.path),
+        "file_size": slide.file_size,
     }

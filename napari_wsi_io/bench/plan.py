@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from .._errors import SlideReadError
-from ..backends import BACKENDS, Slide, available_backends
+from ..backends import BACKENDS, Slide, available_backends, is_url
 from .readers import open_cpu
 from .regions import CHUNKINGS, Region, chunk_shape, regions
 from .sinks import SINKS
@@ -40,6 +40,9 @@ class BenchPlan:
     repeats: int = 1
     chunk_size: int | None = None  # None = aligned to the file's tiles (about 1024 px)
     batch_size: int | None = None  # for cucim-batch; None = the worker count
+    #: A URL's requests in flight, each measured (what the network costs); ignored for local files.
+    in_flight: list[int] = field(default_factory=lambda: [1, 4, 16, 64])
+    colour: str = "raw"  # "srgb": reads through the slide's ICC profile (cuCIM's own strategies stay raw)
 
     def check(self) -> list[str]:
         """Raise ValueError / SlideReadError for a plan that cannot run; return notes on what is skipped."""
@@ -58,6 +61,7 @@ class Config:
     repeat: int
     chunk_wh: tuple[int, int]
     regions: list[Region]
+    in_flight: int = 0  # a URL's requests in flight; 0 for a local file
 
     @property
     def megapixels(self) -> float:
@@ -76,7 +80,7 @@ def resolve(plan: BenchPlan) -> Resolved:
     """The configurations ``plan`` measures here; raises ValueError / SlideReadError when it cannot run."""
     _check_options(plan)
     notes: list[str] = []
-    with open_cpu(plan.path) as slide:
+    with open_cpu(plan.path, colour=plan.colour) as slide:
         levels = list(range(slide.level_count)) if plan.levels is None else [int(v) for v in plan.levels]
         for level in levels:
             if not 0 <= level < slide.level_count:
@@ -123,12 +127,16 @@ def _usable_backends(plan: BenchPlan, notes: list[str]) -> list[str]:
     """The plan's backends that are installed and can read the slide; a note for each of the others."""
     installed = available_backends()
     backends = []
-    for name in dict.fromkeys(plan.backends):
+    asked = dict.fromkeys(plan.backends)
+    if is_url(plan.path):  # cuCIM and OpenSlide read local files only
+        notes += [f"{name} reads local files only: skipped" for name in asked if name != "tifffile"]
+        asked = {"tifffile": None}
+    for name in asked:
         if name not in installed:
             notes.append(f"{name} is not installed: skipped")
             continue
         try:
-            open_cpu(plan.path, name).close()
+            open_cpu(plan.path, name, plan.colour).close()
         except SlideReadError as exc:
             notes.append(f"{name} cannot read this slide ({exc.reason}): skipped")
             continue
@@ -250,7 +258,8 @@ def _strategy_configs(plan: BenchPlan, slide: Slide, level: int, backend: str, n
         cw, ch = chunk_shape(slide, level, chunk, plan.chunk_size)
         cut = regions(w, h, cw, ch)
         for n in dict.fromkeys(int(count) for count in plan.workers) if spec.parallel else [1]:
-            configs.append(Config(level, backend, name, chunk, n, repeat, (cw, ch), cut))
+            for requests in dict.fromkeys(int(r) for r in plan.in_flight) if is_url(plan.path) else [0]:
+                configs.append(Config(level, backend, name, chunk, n, repeat, (cw, ch), cut, requests))
     return configs
 
 

@@ -29,13 +29,14 @@ RegionReader = Callable[[Region, "np.ndarray | None"], None]
 _CHANNEL_BACKENDS = ("tifffile", "czi")
 
 
-def open_cpu(path: str, backend: str | None = None) -> Slide:
+def open_cpu(path: str, backend: str | None = None, colour: str = "raw") -> Slide:
     """Open a slide decoded on the CPU, whatever ``NAPARI_WSI_IO_DEVICE`` says: these strategies measure CPUs.
 
+    ``colour``: "raw" (the pixels the file stores) unless "srgb" is asked for, whatever ``NAPARI_WSI_IO_COLOUR`` says.
     A slide that stores channels is read whole: every channel and plane as the samples of a pixel
     (``PlanesAsSamples``), by the backend that reads its channels (tifffile for a TIFF, libCZI for a CZI).
     """
-    slide = open_slide(path, backend, device="cpu")
+    slide = open_slide(path, backend, device="cpu", colour=colour)
     if slide.channels is None:
         return slide
     if slide.backend not in _CHANNEL_BACKENDS:
@@ -131,6 +132,8 @@ def _generic_reader(slide: Slide, level: int) -> RegionReader:
 
 def region_reader(slide: Slide, level: int) -> RegionReader:
     """The fastest faithful way this backend reads a region of ``level``."""
+    if slide.colour_transform is not None:  # sRGB asked for: the reads that apply it
+        return _generic_reader(slide, level)
     if slide.backend == "cucim":
         return _cucim_reader(slide, level)
     if slide.backend == "tifffile" and slide.tiles[level].remap is None:  # not a stitched level (Ventana)

@@ -59,6 +59,7 @@ class Record:
     chunk_height: int = 0
     setup_seconds: float = 0.0  # allocation, worker start-up, slide opening: not part of ``seconds``
     note: str = ""
+    in_flight: int = 0  # a URL's requests in flight; 0 for a local file
     #: Bytes of one pixel of the level: 3 for 8-bit RGB, 12 for 6 channels of 16 bits (0: an older record).
     bytes_per_pixel: int = 0
 
@@ -147,7 +148,7 @@ def best_records(records: list[Record]) -> list[Record]:
     """The fastest repeat of each configuration, in the order configurations first appear."""
     best: dict[tuple, Record] = {}
     for r in records:
-        key = (r.level, r.backend, r.strategy, r.chunk, r.workers, r.sink, r.chunk_width, r.chunk_height)
+        key = (r.level, r.backend, r.strategy, r.chunk, r.workers, r.sink, r.chunk_width, r.chunk_height, r.in_flight)
         if key not in best or r.seconds < best[key].seconds:
             best[key] = r
     return list(best.values())

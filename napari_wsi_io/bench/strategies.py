@@ -110,6 +110,7 @@ def run_processes(job: Job) -> None:
                 proc = ctx.Process(
                     target=_workers.work,
                     args=(w, job.slide.path, job.slide.backend, job.level, shares[w], job.sink.spec(), child),
+                    kwargs={"colour": job.slide.colour},
                     name=f"wsi-bench-{w}",
                     daemon=True,
                 )
@@ -328,4 +329,6 @@ def label(config: Configured, *, backend: bool = True, workers: bool = True) -> 
         text += f"/{config.chunk}"
     if spec.parallel and workers:
         text += f" x{config.workers}"
+    if getattr(config, "in_flight", 0):  # a URL: the requests in flight
+        text += f" @{config.in_flight} req"
     return text

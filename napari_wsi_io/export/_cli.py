@@ -27,8 +27,8 @@ def add_parser(subparsers) -> None:
         description="Export a slide, or some of its levels, to OME-Zarr.",
         epilog=_EPILOG,
     )
-    p.add_argument("slide", help="the slide file")
-    p.add_argument("out", help="the OME-Zarr directory to write, e.g. slide.ome.zarr")
+    p.add_argument("slide", help="the slide file, or its https:// or s3:// URL")
+    p.add_argument("out", help="the OME-Zarr directory to write, e.g. slide.ome.zarr, or an s3:// URL")
     p.add_argument("--levels", default="all", help="'all' (default) or level numbers such as 0,2")
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help=f"chunk side in pixels (default {DEFAULT_CHUNK})")
     p.add_argument(
@@ -56,6 +56,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="threads or processes to use (default: CPU count)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it is an earlier Zarr store")
     p.add_argument("--backend", default=None, help="force a backend (cucim, tifffile, openslide, tiffslide)")
+    p.add_argument(
+        "--colour",
+        choices=("raw", "srgb"),
+        default="raw",
+        help="raw: the pixels the file stores (default); srgb: rendered through the slide's ICC profile, if any "
+        "(the profile is kept in the store's attributes either way)",
+    )
     p.set_defaults(func=run)
 
 
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         overwrite=args.overwrite,
         backend=args.backend,
+        colour=args.colour,
     )
     bar = None
     try:

@@ -8,6 +8,7 @@ there), and renames the store into place only when every block is written.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -17,13 +18,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..backends import Slide, open_slide
+from ..backends import Slide, is_url, open_slide, redact
 from ._codecs import Compression, parse_compression
 from ._ngff import image_attributes
 from ._planes import export_view
 from ._schedulers import open_executor
 from ._store import DEFAULT_CHUNK, DEFAULT_FORMAT, Layout, create_arrays, write_attributes
 from ._tasks import ArrayRef, SlideRef, forget_store, write_block
+from ._upload import staged_output
 
 __all__ = ["ExportError", "ExportProgress", "ExportSummary", "export_ome_zarr", "export_steps", "parse_levels"]
 
@@ -174,6 +176,7 @@ def export_steps(
     workers: int | None = None,
     overwrite: bool = False,
     backend: str | None = None,
+    colour: str = "raw",
 ) -> Generator[ExportProgress, None, ExportSummary]:
     """Export slide levels to an OME-Zarr store at ``out``, yielding progress.
 
@@ -181,20 +184,24 @@ def export_steps(
     px per side ("auto": 4096; None or "none": one file per chunk), each shard
     written by one task; "0.4" writes NGFF 0.4 on Zarr v2, one file per chunk.
 
-    ``slide`` is an open Slide or a path (opened with ``backend``).  Nothing
+    ``slide`` is an open Slide (exported in its own ``colour``) or a path, opened with ``backend`` and
+    ``colour``: "raw" (default: the pixels the file stores) or "srgb" (rendered through its ICC profile).  Nothing
     appears at ``out`` until the export is complete: blocks are written into
     ``<out>.partial-<random>``, which is renamed to ``out`` at the end and
-    removed when the export fails or is closed early.  Raises ValueError for bad
-    options, FileExistsError when ``out`` exists and ``overwrite`` is false,
-    SlideReadError for a bad slide, and the task's error when a block fails.
+    removed when the export fails or is closed early.  An ``s3://`` (``gs://``,
+    ``az://``) ``out`` is written locally, then uploaded (``_upload``).  Raises
+    ValueError for bad options, FileExistsError when ``out`` exists and
+    ``overwrite`` is false, SlideReadError for a bad slide, and the task's error
+    when a block fails.
     """
-    out = Path(out).expanduser().absolute()
+    remote = os.fspath(out) if is_url(os.fspath(out)) else None
     codec = parse_compression(compression)
     layout = Layout.of(format, chunk, shard)
-    _check_output(out, overwrite)
     with ExitStack() as stack:
+        out = stack.enter_context(staged_output(remote, overwrite)) if remote else Path(out).expanduser().absolute()
+        _check_output(out, overwrite)
         if not isinstance(slide, Slide):
-            slide = stack.enter_context(open_slide(slide, backend=backend))
+            slide = stack.enter_context(open_slide(slide, backend=backend, colour=colour))
         slide = export_view(slide)  # a slide that stores channels: every plane
         chosen = parse_levels(levels, slide.level_count)
         codec.check_dtype(slide.dtype)
@@ -212,6 +219,8 @@ def export_steps(
         finally:
             _clean_up(executor, pending, partial, finished)
         summary = _summary(out, slide, chosen, seconds, codec, executor.description, layout)
+    if remote:
+        summary = dataclasses.replace(summary, path=redact(remote))
     yield ExportProgress(summary.pixels, summary.pixels, 0.0, str(summary))
     return summary
 

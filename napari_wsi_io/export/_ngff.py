@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends import PlanesAsSamples, Slide
+from ..backends import PlanesAsSamples, Slide, colour_attributes
 from ._codecs import Compression
 from ._planes import lead_axes
 
@@ -133,5 +133,6 @@ def image_attributes(
             "mpp": list(slide.mpp) if slide.mpp else None,
             "levels": levels,
             "compression": str(compression),
+            **colour_attributes(slide),  # "colour" of the arrays; the slide's ICC profile, base64
         },
     }

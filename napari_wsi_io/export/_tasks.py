@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._errors import SlideReadError
 from .._scratch import scratch
 from ..backends import Slide, open_slide
 from ._codecs import register_jpeg_codec
@@ -32,17 +33,33 @@ _READ_BLOCK = 1024  # px per side of one read inside a shard: one block of pixel
 
 @dataclass(frozen=True)
 class SlideRef:
-    """A slide by path and backend; mtime and size make a rewritten file reopen."""
+    """A slide by path (or URL), backend and colour; mtime (or ETag) and size make a rewritten file reopen.
+
+    A worker opening a remote slide fetches its own byte ranges, and refuses an object whose ETag or
+    size is no longer the one the export started with.
+    """
 
     path: str
     backend: str
     mtime_ns: int
     size: int
+    etag: str | None = None
+    colour: str = "raw"
 
     @classmethod
     def of(cls, slide: Slide) -> SlideRef:
+        if slide.is_remote:
+            source = slide.source
+            return cls(source.url, slide.backend, 0, source.size, source.etag, slide.colour)
         stat = os.stat(slide.path)
-        return cls(os.path.abspath(slide.path), slide.backend, stat.st_mtime_ns, stat.st_size)
+        return cls(os.path.abspath(slide.path), slide.backend, stat.st_mtime_ns, stat.st_size, colour=slide.colour)
+
+    def open(self) -> Slide:
+        slide = open_slide(self.path, backend=self.backend, colour=self.colour)
+        if slide.is_remote and (slide.source.size, slide.source.etag) != (self.size, self.etag):
+            slide.close()
+            raise SlideReadError(slide.path, "the file changed on the server since the export started (size or ETag)")
+        return slide
 
 
 @dataclass(frozen=True)
@@ -95,7 +112,7 @@ _writers = _Cache(_MAX_ARRAYS)
 def _slide(source: Slide | SlideRef) -> Slide:
     if not isinstance(source, SlideRef):
         return source
-    return _slides.get(source, lambda: export_view(open_slide(source.path, backend=source.backend)))
+    return _slides.get(source, lambda: export_view(source.open()))
 
 
 def _writer(target: ArrayRef) -> ArrayWriter:

@@ -7,6 +7,8 @@ Writers, one module per layout (each returns the path it wrote):
 - ``aperio``: ``write_aperio_j2k``, an SVS with JPEG 2000 tiles, and the SVS pages both SVS share.
 - ``ndpi``: ``write_ndpi``, Hamamatsu NDPI (one JPEG strip with restart markers per level).
 - ``scn``, ``bif``, ``philips``: ``write_scn``, ``write_bif``, ``write_philips`` (Leica, Ventana, Philips TIFF).
+- ``icc``: ICC profiles made from numbers (``adobe_rgb_profile``) and ``with_icc_profile``, a copy of a slide
+  that embeds one (TIFF tag or Philips XML).
 
 Shared pieces: ``_tissue`` (what the tissue looks like), ``_tiles`` (pools of pre-encoded tiles
 that make gigapixel levels cheap), ``_pyramid`` (level sizes, 2 x 2 means) and ``_pattern`` (the

@@ -17,6 +17,7 @@ hear about chunks it drew coarse.  napari's own dask cache is turned off for the
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -76,12 +77,19 @@ def _viewed_level_type() -> type:
 
 
 def _one_task(source: LevelArray, index):
-    """``source[index]`` as a dask array of one chunk, read in one task (``LevelArray.read_as_one``)."""
-    import dask
+    """``source[index]`` as a dask array of one chunk, read in one task (``LevelArray.read_as_one``).
+
+    The graph is written out: ``dask.delayed`` would tokenize the level array, which costs more than the task.
+    """
     import dask.array as da
 
     shape = np.broadcast_to(np.empty((), source.dtype), source.shape)[index].shape  # no pixels allocated
-    return da.from_delayed(dask.delayed(source.__getitem__, pure=True)(index), shape, source.dtype)
+    name = f"wsi-view-one-{next(_one_task_names)}"
+    graph = {(name, *(0,) * len(shape)): (source.__getitem__, index)}
+    return da.Array(graph, name, tuple((n,) for n in shape), meta=np.empty((0,) * len(shape), source.dtype))
+
+
+_one_task_names = itertools.count()
 
 
 def _plain(index) -> bool:

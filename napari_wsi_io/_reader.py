@@ -1,5 +1,6 @@
-"""A whole slide (TIFF-based, an OpenSlide format, a DICOM folder; a TIFF-based one at an ``https://``, ``s3://``,
-... URL too) as one lazy multiscale layer, grey or RGB.
+"""A whole slide (TIFF-based, an OpenSlide format, a DICOM folder, a Zeiss CZI; a TIFF-based one at an
+``https://``, ``s3://``, ... URL too) as one lazy multiscale layer, grey or RGB; a slide that stores channels
+(OME-TIFF, QPTIFF, CZI) as a layer per channel (``_channel_layers``).
 
 Nothing here needs Qt or a viewer (scripts read slides through it too); napari's reader command wraps it.
 """
@@ -13,16 +14,29 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from ._channel_layers import channel_layers, contrast_limits, sample_pixels
 from ._errors import SlideFetchError, SlideReadError
-from .backends import Slide, colour_metadata, dicom_file, is_tiff_file, is_url, open_slide, openslide_format
+from .backends import (
+    Slide,
+    colour_metadata,
+    dicom_file,
+    is_czi_file,
+    is_tiff_file,
+    is_url,
+    open_slide,
+    openslide_format,
+)
 from .pyramid import display_pyramid
 
 __all__ = ["associated_layers", "napari_get_reader", "read_slide", "slide_layers"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".qptiff")
+OTHER_SUFFIXES = (".czi",)  # Zeiss, read with libCZI
 # Formats OpenSlide reads and tifffile does not (napari.yaml lists the same patterns).
 OPENSLIDE_SUFFIXES = (".mrxs", ".vms", ".vmu", ".svslide", ".dcm")
-SUFFIXES = TIFF_SUFFIXES + OPENSLIDE_SUFFIXES
+SUFFIXES = TIFF_SUFFIXES + OPENSLIDE_SUFFIXES + OTHER_SUFFIXES
 _ASSOCIATED_MAX_PIXELS = 1 << 24
 LayerData = tuple
 
@@ -42,7 +56,7 @@ def napari_get_reader(path: str | list[str]) -> Callable[[str | list[str]], list
         return read_slide if openslide_format(path) == "dicom" else None
     # A bad file with a slide suffix is still ours, so that the user gets a
     # precise error instead of "no reader found".
-    if path.lower().endswith(SUFFIXES) or (os.path.isfile(path) and is_tiff_file(path)):
+    if path.lower().endswith(SUFFIXES) or (os.path.isfile(path) and (is_tiff_file(path) or is_czi_file(path))):
         return read_slide
     return None
 
@@ -88,7 +102,7 @@ def _units(mpp) -> tuple[str, str]:
 
 
 def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[LayerData]:
-    """The slide as one multiscale image layer (its associated images: ``associated_layers``)."""
+    """The slide as one multiscale image layer, or one per channel (its associated images: ``associated_layers``)."""
     slide = open_slide(path, backend)
     mpp = slide.mpp
     scale = (mpp[1], mpp[0]) if mpp else (1.0, 1.0)
@@ -104,7 +118,12 @@ def slide_layers(path: str | os.PathLike, backend: str | None = None) -> list[La
         "properties": slide.properties,
         **colour_metadata(slide),  # "colour": "srgb" or "raw", and the embedded ICC profile
     }
-    limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
+    if slide.channels is not None:
+        return channel_layers(slide, _notify, metadata)
+    if slide.dtype == np.uint8 or (slide.dtype == np.uint16 and slide.backend != "czi"):
+        limits = (0, 255) if slide.dtype.itemsize == 1 else (0, 65535)
+    else:  # 32-bit, floating-point, a CZI's 16-bit colour: the dtype's range says nothing about the data
+        limits = contrast_limits(sample_pixels(slide))
     kwargs = {
         "name": Path(slide.path).stem,
         "multiscale": True,

@@ -17,12 +17,14 @@ hear about chunks it drew coarse.  napari's own dask cache is turned off for the
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 
 import numpy as np
 
 from ._cache import TileCache, tile_cache
 from ._display.reads import Read, frame_read, slicing_in_frame
+from ._display.stack import PlaneStack, StackedDisplay
 from ._display.state import PyramidDisplayState, Subscription
 from ._errors import SlideReadError
 from ._level_array import LevelArray, default_chunk
@@ -31,6 +33,7 @@ from .backends import Slide
 
 __all__ = [
     "LevelArray",
+    "PlaneStack",
     "PyramidDisplayState",
     "Read",
     "Subscription",
@@ -60,6 +63,8 @@ def _viewed_level_type() -> type:
                 kind = frame_read()
                 if kind is not None and _plain(index):  # sliced for a frame: see ``slicing_in_frame``
                     return source.frame_slice(index, kind)
+                if _plain(index) and source.read_as_one(index):
+                    return _one_task(source, index)
             return super().__getitem__(index)
 
         def compute(self, **kwargs):
@@ -69,6 +74,22 @@ def _viewed_level_type() -> type:
             return super().compute(**kwargs) if whole is None else whole
 
     return ViewedLevel
+
+
+def _one_task(source: LevelArray, index):
+    """``source[index]`` as a dask array of one chunk, read in one task (``LevelArray.read_as_one``).
+
+    The graph is written out: ``dask.delayed`` would tokenize the level array, which costs more than the task.
+    """
+    import dask.array as da
+
+    shape = np.broadcast_to(np.empty((), source.dtype), source.shape)[index].shape  # no pixels allocated
+    name = f"wsi-view-one-{next(_one_task_names)}"
+    graph = {(name, *(0,) * len(shape)): (source.__getitem__, index)}
+    return da.Array(graph, name, tuple((n,) for n in shape), meta=np.empty((0,) * len(shape), source.dtype))
+
+
+_one_task_names = itertools.count()
 
 
 def _plain(index) -> bool:
@@ -169,9 +190,12 @@ def close_display_pyramid(levels: list) -> None:
             state.close()
 
 
-def display_state(level: object) -> PyramidDisplayState | None:
+def display_state(level: object) -> PyramidDisplayState | StackedDisplay | None:
     """The display state shared by the levels of a ``display_pyramid`` (pass one: the dask array or its
-    ``LevelArray``); None for anything else.  A viewer ``subscribe``s to it to hear about chunks drawn coarse.
+    ``LevelArray``), or of a layer's planes (a ``PlaneStack`` level: ``StackedDisplay``); None for anything
+    else.  A viewer ``subscribe``s to it to hear about chunks drawn coarse.
     """
+    if isinstance(level, PlaneStack):
+        return level.display
     source = getattr(level, "source", level)
     return source.display if isinstance(source, LevelArray) else None

@@ -112,3 +112,43 @@ def corrupt_slide(tmp_path_factory) -> Path:
     """A JPEG pyramid whose level-0 tile 5 (column 5, row 0) is damaged."""
     path = write_synthetic_slide(tmp_path_factory.mktemp("corrupt") / "corrupt.tif", (2048, 2048), min_level_side=256)
     return corrupt_tile(path, 0, 5)
+
+
+@pytest.fixture(scope="session")
+def channel_slides(tmp_path_factory) -> dict[str, Path]:
+    """Slides that store channels, by kind (what each holds: ``synthetic.ome.ome_planes``, ``qptiff_planes``)."""
+    from napari_wsi_io.synthetic.ome import write_ome_tiff
+    from napari_wsi_io.synthetic.qptiff import write_qptiff
+
+    d = tmp_path_factory.mktemp("channels")
+    return {
+        "ome16": write_ome_tiff(d / "ome16.ome.tif"),
+        "ome16-pages": write_ome_tiff(d / "ome16-pages.ome.tif", subifds=False),
+        "ome8": write_ome_tiff(d / "ome8.ome.tif", dtype=np.uint8, shape=(700, 900), compression="lzw"),
+        "ome32": write_ome_tiff(d / "ome32.ome.tif", dtype=np.uint32, shape=(700, 900), levels=2),
+        "omef32": write_ome_tiff(d / "omef32.ome.tif", dtype=np.float32, shape=(700, 900), compression="zstd"),
+        "ome-z": write_ome_tiff(
+            d / "ome-z.ome.tif", shape=(600, 800), z=3, channels=(("DAPI", None), ("CD8", None)), levels=2
+        ),
+        "ome-tz": write_ome_tiff(
+            d / "ome-tz.ome.tif", shape=(300, 400), z=2, t=2, channels=(("a", None), ("b", None)), levels=2
+        ),
+        "qptiff8": write_qptiff(d / "vectra8.qptiff"),
+        "qptiff32": write_qptiff(d / "vectra32.qptiff", dtype=np.float32, shape=(600, 900), compression=None),
+    }
+
+
+@pytest.fixture(scope="session")
+def czi_slides(tmp_path_factory) -> dict[str, Path]:
+    """Zeiss CZI files written by Zeiss's pylibCZIrw (what each holds: ``synthetic.czi.expected_*``)."""
+    pytest.importorskip("pylibCZIrw")
+    from napari_wsi_io.synthetic.czi import write_czi_brightfield, write_czi_fluorescence
+
+    d = tmp_path_factory.mktemp("czi")
+    zstd = "zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack"
+    return {
+        "bgr24": write_czi_brightfield(d / "bgr24.czi", 3001, 2003, origin=(-5000, 1200), pyramid=True),
+        "bgr48": write_czi_brightfield(d / "bgr48.czi", 2048, 1536, dtype=np.uint16),
+        "fluo": write_czi_fluorescence(d / "fluo.czi", 2048, 2048, z_count=3, pyramid=True),
+        "fluo-zstd": write_czi_fluorescence(d / "fluo-zstd.czi", 3000, 2000, compression=zstd),
+    }

@@ -22,6 +22,7 @@ FLOORS: list[set[str]] = [
     {"_level_array"},
     {"pyramid"},
     {"__init__"},  # `import napari_wsi_io`: open_slide, pyramid, the cache settings
+    {"_channel_layers"},  # a slide that stores channels as a layer per channel (the reader's)
     {"_reader", "bench", "export", "synthetic", "annotations", "servers"},  # servers: loopback test servers
     {"_sample_data", "_qt"},  # napari's entry points (napari.yaml) and every Qt import
     {"cli"},  # `napari-wsi-io demo` opens the Qt demo

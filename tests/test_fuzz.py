@@ -125,6 +125,8 @@ def _patch_all(path: Path, code: int, value: int) -> None:
 
 def make_sources(directory: Path) -> dict[str, Path]:
     from napari_wsi_io.synthetic import write_synthetic_slide
+    from napari_wsi_io.synthetic.ome import write_ome_tiff
+    from napari_wsi_io.synthetic.qptiff import write_qptiff
 
     directory.mkdir(parents=True, exist_ok=True)
     small = {"shape": (640, 896), "min_level_side": 160}
@@ -138,14 +140,37 @@ def make_sources(directory: Path) -> dict[str, Path]:
         "deflate": _write_pyramid(directory / "src-deflate.tif", tile=(64, 64), compression="zlib", predictor=True),
         "bigtiff": _write_pyramid(directory / "src-bigtiff.tif", tile=(256, 256), compression="jpeg", bigtiff=True),
         "j2k": _write_pyramid(directory / "src-j2k.tif", levels=2, tile=(256, 256), compression="jpeg2000"),
+        # Slides that store channels: a page per channel (and level); OME's levels in SubIFDs.
+        "ome": write_ome_tiff(
+            directory / "src-ome.ome.tif", (300, 400), (("a", (0, 0, 255)), ("b", None), ("c", None)), tile=128
+        ),
+        "qptiff": write_qptiff(
+            directory / "src-qptiff.qptiff", (300, 400), (("DAPI", (0, 0, 255)), ("CD8", None)), tile=128
+        ),
     }
     _patch_all(sources["j2k"], 259, 33005)  # Aperio's JPEG 2000 code, which cuCIM reads
     return sources
 
 
 def level_pages(tif) -> list:
-    """The pyramid levels of a source: all its tiled pages (associated images are striped)."""
-    return [page for page in tif.pages if page.is_tiled]
+    """The pyramid levels of a source: all its tiled pages and their SubIFDs (associated images are striped),
+    in file order (a slide with channels: every channel's levels)."""
+    return sorted((page for page in _pages_and_subifds(tif) if page.is_tiled), key=lambda page: page.offset)
+
+
+def _pages_and_subifds(tif, most: int = 64) -> list:
+    """The pages of the IFD chain (up to ``most``) and of their SubIFDs."""
+    import tifffile
+
+    pages = []
+    for page in tif.pages:
+        if page is None or len(pages) > most:
+            break
+        pages.append(page)
+        for offset in page.subifds or ():
+            tif.filehandle.seek(offset)
+            pages.append(tifffile.TiffPage(tif, (page.index, len(pages))))
+    return pages
 
 
 # -- where things are in a TIFF --
@@ -491,10 +516,13 @@ def _reference_levels(path: str, offsets: list[int]) -> list:
     refs = []
     with tifffile.TiffFile(path) as tif:
         pages = {}
-        for page in tif.pages:
-            if page is None or len(pages) > 64:
-                break
-            pages[page.offset] = page
+        try:
+            pages = {page.offset: page for page in _pages_and_subifds(tif)}
+        except Exception:  # a damaged SubIFD: the pages read so far
+            for page in tif.pages:
+                if page is None or len(pages) > 64:
+                    break
+                pages[page.offset] = page
         for offset in offsets:
             try:
                 refs.append(rgb_reference(pages[offset], tif.filehandle))
@@ -539,6 +567,11 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> int:
 def judge(job: dict) -> dict:
     import warnings
 
+    if job["path"].endswith(".czi"):  # tests/test_fuzz_czi.py's files, judged by its rules
+        from test_fuzz_czi import judge_czi
+
+        return judge_czi(job)
+
     from napari_wsi_io import SlideReadError, open_slide
     from napari_wsi_io._reader import associated_layers, read_slide
 
@@ -550,14 +583,23 @@ def judge(job: dict) -> dict:
         del layers
         with open_slide(path) as slide:
             backend = slide.backend
-            offsets = [page.offset for page in slide.layout.level_pages]
-            ycbcr_levels = [t.compression == 33003 and t.samples == 3 for t in slide.tiles]
-            levels = []
-            for level in range(slide.level_count):
-                w, h = slide.level_dimensions[level]
-                if w * h > MAX_LEVEL_PIXELS:
-                    return {"verdict": "accepted implausible size", "detail": f"level {level} is {w}x{h}"}
-                levels.append(slide.read_level(level, 0, 0, w, h))
+            levels, offsets, ycbcr_levels = [], [], []
+            # A slide with channels: every plane's levels, in file order (as ``level_pages``).
+            planes = list(slide.channels.planes) if slide.channels else [None]
+            for key in planes:
+                plane = slide if key is None else slide.plane(key)
+                pages = slide.layout.level_pages if key is None else [p.page for p in slide.channels.planes[key]]
+                for level in range(plane.level_count):
+                    w, h = plane.level_dimensions[level]
+                    if w * h > MAX_LEVEL_PIXELS:
+                        return {"verdict": "accepted implausible size", "detail": f"level {level} is {w}x{h}"}
+                    levels.append(plane.read_level(level, 0, 0, w, h))
+                    offsets.append(pages[level].offset)
+                    tiles = plane.tiles[level]
+                    ycbcr_levels.append(tiles.compression == 33003 and tiles.samples == 3)
+            order = np.argsort(offsets, kind="stable")
+            levels, offsets = [levels[i] for i in order], [offsets[i] for i in order]
+            ycbcr_levels = [ycbcr_levels[i] for i in order]
     except SlideReadError as exc:
         if str(exc).startswith(f"cannot read {path}: ") and exc.reason:
             return {"verdict": "clean error", "detail": exc.reason}

@@ -123,6 +123,8 @@ class BenchResults(QObject):
         if best is None:
             return f"Done: {len(self.records)} records."
         text = f"Done: {len(self.records)} records. Fastest on level {best.level}: {best.label}, {best.mpix_per_s:.1f} MP/s"
+        if best.mb_per_s:
+            text += f" ({best.mb_per_s:.0f} MB/s)"
         frac = best.fraction_of_limit
         if frac is not None:
             text += f", {100 * frac:.0f}% of the decode limit"

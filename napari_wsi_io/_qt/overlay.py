@@ -92,7 +92,8 @@ def chunk_raster(
 def level_shapes(image_layer) -> list[tuple[int, int]]:
     """(height, width) of every level of a napari image layer."""
     data = image_layer.data if image_layer.multiscale else [image_layer.data]
-    return [tuple(int(n) for n in d.shape[:2]) for d in data]
+    # (y, x, c) for RGB; (..., y, x) for grey, whose slider axes (t, z) come first
+    return [tuple(int(n) for n in (d.shape[:2] if image_layer.rgb else d.shape[-2:])) for d in data]
 
 
 def ensure_overlay(viewer, image_layer, layer=None):

@@ -3,7 +3,7 @@
 ``open_slide`` probes the TIFF structure with tifffile (IFDs only), sends the
 file to cuCIM when cuCIM reads it correctly and safely, and otherwise to the
 fallback.  Formats that are not TIFF (MIRAX, VMS/VMU, DICOM, Sakura) go to
-OpenSlide.  ``NAPARI_WSI_IO_BACKEND`` forces a backend.  A URL (``https://``,
+OpenSlide; Zeiss CZI to libCZI (``_czi``).  ``NAPARI_WSI_IO_BACKEND`` forces a backend.  A URL (``https://``,
 ``s3://``, ...) is read by byte ranges (``_remote``) with the fallback: cuCIM and
 OpenSlide read local files only.
 """
@@ -18,7 +18,9 @@ from .._errors import SlideReadError
 from ._base import Slide
 from ._colour import COLOUR_ENV_VAR, COLOURS, colour_attributes, colour_metadata, resolve_colour, use_colour
 from ._cucim import DEVICES, cucim_plugin, cucim_version, gpu_problem
+from ._czi_directory import is_czi_file
 from ._openslide import OpenSlideFileSlide, dicom_file, openslide_format
+from ._planes import PlanesAsSamples, planes_as_samples
 from ._source import is_url, open_source, redact
 from ._tiff_layout import TiffLayout, is_tiff_file
 
@@ -27,6 +29,7 @@ __all__ = [
     "COLOURS",
     "COLOUR_ENV_VAR",
     "DEVICES",
+    "PlanesAsSamples",
     "Slide",
     "available_backends",
     "colour_attributes",
@@ -35,10 +38,12 @@ __all__ = [
     "cucim_version",
     "dicom_file",
     "gpu_problem",
+    "is_czi_file",
     "is_tiff_file",
     "is_url",
     "open_slide",
     "openslide_format",
+    "planes_as_samples",
     "redact",
 ]
 
@@ -49,6 +54,7 @@ BACKENDS = {
     "tifffile": ("._tifffile", "TifffileSlide", "imagecodecs"),
     "openslide": ("._others", "OpenSlideSlide", "openslide"),
     "tiffslide": ("._others", "TiffslideSlide", "tiffslide"),
+    "czi": ("._czi", "CziSlide", "pylibCZIrw"),  # Zeiss CZI only
 }
 _warned_no_cucim = False
 
@@ -123,12 +129,20 @@ def _open(path: str | os.PathLike, backend: str | None, device: str | None) -> S
         return _open_remote(path, name)
     if os.path.isdir(path):  # a DICOM series is a folder of files
         path = dicom_file(path) or path
+    if is_czi_file(path):
+        if name not in ("auto", "czi"):
+            raise SlideReadError(path, f"backend {name!r} cannot read CZI files; libCZI (pylibCZIrw) reads them")
+        from ._czi import CziSlide
+
+        return CziSlide(path)
     if not is_tiff_file(path) and (fmt := openslide_format(path)):
         if name not in ("auto", "openslide"):
             raise SlideReadError(path, f"backend {name!r} cannot read {fmt} files; OpenSlide reads them")
         slide = OpenSlideFileSlide(path)
         slide.fallback_reason = f"not a TIFF file: OpenSlide reads {fmt} files"
         return slide
+    if name == "czi":
+        raise SlideReadError(path, "backend 'czi' reads only Zeiss CZI files")
     layout = TiffLayout(path)
     try:
         if name != "auto":

@@ -7,6 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ._channels import ChannelLayout, PlaneKey
 from ._colour import reopen
 from ._source import ByteSource
 from ._tiff_layout import TiffLayout
@@ -118,6 +119,17 @@ class Slide:
     @property
     def associated_images(self) -> tuple[str, ...]:
         return tuple(self.layout.associated_pages)
+
+    @property
+    def channels(self) -> ChannelLayout | None:
+        """The channels and their (t, z) planes of a slide that stores channels (``plane`` reads one); else None."""
+        return getattr(self.layout, "channels", None)  # OpenSlide's layouts have none
+
+    def plane(self, key: PlaneKey) -> Slide:
+        """One plane, (channel, t, z), of a slide that stores channels, as a slide of its own (``_plane``)."""
+        from ._plane import PlaneSlide
+
+        return PlaneSlide(self, key)
 
     @property
     def samples(self) -> int:

@@ -3,8 +3,9 @@
 Every backend starts here: the layout decides whether cuCIM may see the file
 (``_cucim_safety``), supplies the metadata (cuCIM reports no Aperio MPP), and
 hands each backend its levels' tiles (``_tile_decode``) bound to the slide's
-byte source (``_source``: a local file or a remote object), which the layout owns.  Which IFDs are levels is the vendor's rule: a vendor module
-(``_ndpi``, ``_scn``, ``_bif``, ``_philips``) or, for generic TIFF, Aperio and
+byte source (``_source``: a local file or a remote object), which the layout owns.  Which IFDs are levels is the
+vendor's rule: a vendor module (``_ndpi``, ``_scn``, ``_bif``, ``_philips``; ``_ome`` and ``_qptiff`` for slides
+with channels, whose every plane is described here too: ``plane_levels``) or, for generic TIFF, Aperio and RGB
 OME-TIFF, the first image and its reductions (``_generic_layout`` below).
 """
 
@@ -18,6 +19,7 @@ import threading
 from pathlib import Path
 
 from .._errors import SlideReadError
+from ._channels import ChannelLayout, PlaneKey, describe_planes
 from ._cucim_safety import find_cucim_problem
 from ._source import ByteSource, LocalSource
 from ._tiff_level import TiffLevel, describe_level
@@ -27,6 +29,7 @@ from ._vendor import EmbeddedJpeg, LevelPage, VendorLayout
 __all__ = ["TiffLayout", "is_tiff_file"]
 
 _MAX_PAGES = 256
+_MAX_CHANNEL_PAGES = 1 << 14  # a slide with channels has a page per channel, plane and level
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
@@ -65,6 +68,8 @@ _VENDOR_MODULES: dict[str, str] = {
     "leica": "._scn",
     "ventana": "._bif",
     "philips": "._philips",
+    "ome": "._ome",  # None for an RGB OME-TIFF: the generic rules
+    "qptiff": "._qptiff",  # None for a brightfield QPTIFF: the generic rules
 }
 
 
@@ -76,6 +81,7 @@ def _vendor(tif) -> str:
         ("is_bif", "ventana"),
         ("is_philips", "philips"),
         ("is_ome", "ome"),
+        ("is_qpi", "qptiff"),
     ):
         if getattr(tif, attr, False):
             return name
@@ -176,18 +182,23 @@ class TiffLayout:
         self.vendor = _vendor(self._tif)
         self.uses_subifds = bool(pages[0].subifds)
         module = _VENDOR_MODULES.get(self.vendor)
-        layout = (
-            importlib.import_module(module, __package__).read_layout(self._tif, pages)
-            if module
-            else self._generic_layout(pages)
-        )
+        layout = importlib.import_module(module, __package__).read_layout(self._tif, pages) if module else None
+        layout = layout or self._generic_layout(pages)
         if not layout.levels:
             raise SlideReadError(self.path, f"no pyramid levels found in this {self.vendor} file")
+        #: The channels and their planes, for a slide that stores channels; else None.
+        self.channels: ChannelLayout | None = layout.channels
+        #: Every plane's levels (``_channels.describe_planes``), for a slide that stores channels.
+        self.plane_levels: dict[PlaneKey, list[TiffLevel]] = {}
         self.level_pages = [level.page for level in layout.levels]
-        self.levels: list[TiffLevel] = [
-            describe_level(self.source, level.page, i, level.size, level.fill, level.remap)
-            for i, level in enumerate(layout.levels)
-        ]
+        if self.channels is not None:
+            self.plane_levels = describe_planes(self.source, self.channels)
+            self.levels: list[TiffLevel] = self.plane_levels[(self.channels.channels[0].index, 0, 0)]
+        else:
+            self.levels = [
+                describe_level(self.source, level.page, i, level.size, level.fill, level.remap)
+                for i, level in enumerate(layout.levels)
+            ]
         self.associated_pages = {
             name: p for name, p in layout.associated.items() if p.shape and 0 < p.imagewidth * p.imagelength <= 1 << 26
         }
@@ -208,9 +219,11 @@ class TiffLayout:
 
     def _main_pages(self) -> list:
         pages, seen = [], set()
+        first = self._tif.pages.first
+        most = _MAX_CHANNEL_PAGES if first.is_qpi or first.is_ome else _MAX_PAGES
         for page in self._tif.pages:
             # A loop in the IFD chain can hand back the same IFD again: stop there.
-            if page is None or len(pages) >= _MAX_PAGES or page.offset in seen:
+            if page is None or len(pages) >= most or page.offset in seen:
                 break
             seen.add(page.offset)
             pages.append(page.keyframe if hasattr(page, "keyframe") else page)
@@ -245,6 +258,10 @@ class TiffLayout:
         """The levels' tiles, read through the byte source; ``turbojpeg`` also refuses JPEG tiles TurboJPEG
         cannot decode."""
         return [TiffTiles.reading(level, self.source, turbojpeg) for level in self.levels]
+
+    def plane_tiles(self, key: PlaneKey) -> list[TiffTiles]:
+        """The tiles of one plane's levels (a slide with channels), read through the byte source."""
+        return [TiffTiles.reading(level, self.source) for level in self.plane_levels[key]]
 
     def associated_tiles(self, name: str) -> TiffTiles | EmbeddedTiles:
         """The tiles (strips) of an associated image, checked like a level's."""

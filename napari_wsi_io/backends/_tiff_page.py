@@ -70,6 +70,16 @@ class PixelFormat:
     photometric: int
 
 
+def _supported_dtype(dtype, samples: int) -> bool:
+    """8- and 16-bit integers; one sample (a channel's image) may also be 32-bit or floating-point."""
+    if dtype is None:
+        return False
+    dtype = np.dtype(dtype)
+    if samples == 1 and (dtype.kind == "f" or (dtype.kind in "ui" and dtype.itemsize == 4)):
+        return dtype.itemsize <= 8
+    return dtype.itemsize <= 2 and dtype.kind in "ui"
+
+
 def pixel_format(src: LevelSource) -> PixelFormat:
     """The page's pixel format, refused where the readers would return wrong or undecoded pixels."""
     page = src.page
@@ -78,7 +88,7 @@ def pixel_format(src: LevelSource) -> PixelFormat:
         src.fail(f"{samples} samples per pixel are not supported (1 or 3)")
     if samples > 1 and int(page.planarconfig) != 1:
         src.fail("separate colour planes are not supported")
-    if page.dtype is None or np.dtype(page.dtype).itemsize > 2 or np.dtype(page.dtype).kind not in "ui":
+    if not _supported_dtype(page.dtype, samples):
         kind = {1: "integer", 2: "signed integer", 3: "floating-point"}.get(int(page.sampleformat), "unknown")
         src.fail(f"{page.bitspersample}-bit {kind} samples are not supported")
     import tifffile

@@ -3,16 +3,20 @@
 Each vendor (``_ndpi``, ``_scn``, ``_bif``, ``_philips``) has a small module with
 ``read_layout(tif, pages) -> VendorLayout`` that follows the format's own rules
 (OpenSlide's format pages and tifffile's series), never "IFD 0 is level 0".
-Generic TIFF, Aperio and OME-TIFF use the rules in ``_tiff_layout``.
+Slides with channels (``_ome``, ``_qptiff``) also list every channel's planes (``_channels``).
+Generic TIFF, Aperio and RGB OME-TIFF use the rules in ``_tiff_layout``.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import SlideReadError
+
+if TYPE_CHECKING:
+    from ._channels import ChannelLayout
 
 __all__ = ["EmbeddedJpeg", "LevelPage", "VendorLayout", "parse_xml"]
 
@@ -78,3 +82,5 @@ class VendorLayout:
     properties: dict[str, str] = field(default_factory=dict)
     #: Microns per pixel (x, y) at level 0, or None to take the resolution tags.
     mpp: tuple[float, float] | None = None
+    #: A slide that stores channels (``_ome``, ``_qptiff``): each plane's level pages; ``levels`` is the first.
+    channels: ChannelLayout | None = None

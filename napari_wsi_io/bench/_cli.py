@@ -174,7 +174,7 @@ def _table(result) -> list[str]:
 
     rows = sorted(best_records(result.records), key=lambda r: (r.level, -r.mpix_per_s))
     header = f"{'level':>5}  {'backend':<11} {'strategy':<12} {'chunk':<8} {'workers':>7} {'seconds':>8} "
-    header += f"{'MP/s':>8} {'of limit':>8} {'peak MB':>8} {'max diff':>8}"
+    header += f"{'MP/s':>8} {'MB/s':>8} {'of limit':>8} {'peak MB':>8} {'max diff':>8}"
     remote = any(r.in_flight for r in rows)  # a URL: the requests in flight of each row
     lines = [header + (f" {'in flight':>9}" if remote else "")]
     for r in rows:
@@ -182,7 +182,7 @@ def _table(result) -> list[str]:
         diff = "-" if r.max_abs_diff is None else str(r.max_abs_diff)
         lines.append(
             f"{r.level:>5}  {r.backend:<11} {r.strategy:<12} {r.chunk:<8} {r.workers:>7} {r.seconds:>8.3f} "
-            f"{r.mpix_per_s:>8.1f} {fraction:>8} {r.peak_rss_mb:>8.0f} {diff:>8}"
+            f"{r.mpix_per_s:>8.1f} {r.mb_per_s or 0:>8.1f} {fraction:>8} {r.peak_rss_mb:>8.0f} {diff:>8}"
             + (f" {r.in_flight or '-':>9}" if remote else "")
         )
     return lines
@@ -197,6 +197,8 @@ def _best_lines(result) -> list[str]:
         if best is None:
             continue
         text = f"level {level}: best {best.label}: {s['mpix_per_s']:.1f} MP/s"
+        if best.mb_per_s:
+            text += f" ({best.mb_per_s:.0f} MB/s, {best.bytes_per_pixel} bytes a pixel)"
         if s["fraction_of_limit"] is not None:
             text += f", {s['fraction_of_limit']:.2f} of the decode limit"
         if s["speedup_vs_openslide"] is not None:

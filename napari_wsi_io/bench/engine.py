@@ -33,7 +33,7 @@ import time
 from collections.abc import Generator
 
 from .._errors import SlideReadError
-from ..backends import Slide, available_backends
+from ..backends import Slide, available_backends, is_czi_file
 from .job import Job
 from .machine import machine_info, slide_info
 from .measure import Measured, in_background, measure
@@ -86,7 +86,12 @@ def run_plan(plan: BenchPlan) -> Generator[Progress, None, BenchResult]:
 
 def _describe(record: Record) -> str:
     fraction = f", {record.fraction_of_limit:.2f} of the limit" if record.fraction_of_limit is not None else ""
-    return f"level {record.level}: {record.label}: {record.seconds:.3f} s, {record.mpix_per_s:.0f} MP/s{fraction}"
+    rate = (
+        f"{record.mpix_per_s:.0f} MP/s, {record.mb_per_s:.0f} MB/s"
+        if record.mb_per_s
+        else f"{record.mpix_per_s:.0f} MP/s"
+    )
+    return f"level {record.level}: {record.label}: {record.seconds:.3f} s, {rate}{fraction}"
 
 
 class _Run:
@@ -150,8 +155,10 @@ class _Run:
 
     def measure(self, config: Config) -> Generator[Progress, None, Record]:
         strategy = strategy_named(config.strategy)
-        # A reference (the decode limit) reads the file's own tiles through tifffile and keeps nothing.
-        slide = self.slide("tifffile" if strategy.reference else config.backend)
+        # A reference (the decode limit) reads the file's own tiles through tifffile (a CZI's subblocks through
+        # its directory) and keeps nothing.
+        own = "czi" if is_czi_file(self.plan.path) else "tifffile"
+        slide = self.slide(own if strategy.reference else config.backend)
         _set_in_flight(slide, config.in_flight)
         sink_kind = "discard" if strategy.reference else self.plan.sink
         reference = None
@@ -198,6 +205,7 @@ class _Run:
             chunk_height=config.chunk_wh[1],
             setup_seconds=measured.setup_seconds,
             note=job.note,
+            bytes_per_pixel=job.slide.samples * job.slide.dtype.itemsize,
             in_flight=config.in_flight,
         )
 

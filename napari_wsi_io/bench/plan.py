@@ -141,9 +141,21 @@ def _usable_backends(plan: BenchPlan, notes: list[str]) -> list[str]:
             notes.append(f"{name} cannot read this slide ({exc.reason}): skipped")
             continue
         backends.append(name)
+    if not backends and (own := _channel_backend(plan.path)):
+        notes.append(f"the slide's channels are read by {own}: measured with it")
+        backends.append(own)
     if not backends:
         raise ValueError("none of the backends " + ", ".join(plan.backends) + " can read this slide")
     return backends
+
+
+def _channel_backend(path: str) -> str | None:
+    """The backend that reads a slide's channels (tifffile, or libCZI for a CZI); None for a slide without."""
+    try:
+        with open_cpu(path) as slide:
+            return slide.backend if slide.channels is not None else None
+    except SlideReadError:
+        return None
 
 
 def _usable_strategies(plan: BenchPlan, backends: list[str], notes: list[str]) -> list[str]:
@@ -226,7 +238,7 @@ def _configs(plan: BenchPlan, slide: Slide, levels: list[int], backends: list[st
 def _decode_limit_configs(plan: BenchPlan, slide: Slide, level: int) -> list[Config]:
     w, h = slide.level_dimensions[level]
     tiles = slide.tiles[level]
-    if not tiles.has_raw_tiles:  # formats OpenSlide alone reads have no raw tiles to hand
+    if not tiles.has_raw_tiles and slide.backend != "czi":  # OpenSlide's formats: no raw tiles to hand
         return []
     tile_rows = [(0, y, w, min(tiles.tile_height, h - y)) for y in range(0, h, tiles.tile_height)]
     return [

@@ -20,20 +20,29 @@ import numpy as np
 
 from .._errors import SlideReadError
 from .._scratch import scratch
-from ..backends import Slide, open_slide
+from ..backends import Slide, open_slide, planes_as_samples
 from .regions import Region
 
 __all__ = ["RegionReader", "jpeg_tile_decoder", "open_cpu", "region_reader", "scratch"]
 
 RegionReader = Callable[[Region, "np.ndarray | None"], None]
+_CHANNEL_BACKENDS = ("tifffile", "czi")
 
 
 def open_cpu(path: str, backend: str | None = None, colour: str = "raw") -> Slide:
     """Open a slide decoded on the CPU, whatever ``NAPARI_WSI_IO_DEVICE`` says: these strategies measure CPUs.
 
     ``colour``: "raw" (the pixels the file stores) unless "srgb" is asked for, whatever ``NAPARI_WSI_IO_COLOUR`` says.
+    A slide that stores channels is read whole: every channel and plane as the samples of a pixel
+    (``PlanesAsSamples``), by the backend that reads its channels (tifffile for a TIFF, libCZI for a CZI).
     """
-    return open_slide(path, backend, device="cpu", colour=colour)
+    slide = open_slide(path, backend, device="cpu", colour=colour)
+    if slide.channels is None:
+        return slide
+    if slide.backend not in _CHANNEL_BACKENDS:
+        slide.close()
+        raise SlideReadError(path, f"{slide.backend} does not read the slide's channels")
+    return planes_as_samples(slide)
 
 
 def jpeg_tile_decoder(slide: Slide, level: int) -> Callable[[bytes, np.ndarray], None] | None:

@@ -60,6 +60,13 @@ class Record:
     setup_seconds: float = 0.0  # allocation, worker start-up, slide opening: not part of ``seconds``
     note: str = ""
     in_flight: int = 0  # a URL's requests in flight; 0 for a local file
+    #: Bytes of one pixel of the level: 3 for 8-bit RGB, 12 for 6 channels of 16 bits (0: an older record).
+    bytes_per_pixel: int = 0
+
+    @property
+    def mb_per_s(self) -> float | None:
+        """Decoded megabytes per second: what a multichannel level's speed compares by."""
+        return self.mpix_per_s * self.bytes_per_pixel if self.bytes_per_pixel else None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

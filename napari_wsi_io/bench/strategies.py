@@ -221,6 +221,10 @@ def run_decode_limit(job: Job) -> None:
     in a warm process too.  Tasks are laid end to end on the decode-time axis.
     ``job.workers`` is the number of cores.
     """
+    if job.slide.backend == "czi":  # subblocks, not tiles
+        from .czi_limit import run_czi_decode_limit
+
+        return run_czi_decode_limit(job)
     tiles = job.slide.tiles[job.level]
     decode_jpeg = jpeg_tile_decoder(job.slide, job.level)
     buf = np.empty((tiles.tile_height, tiles.tile_width, tiles.samples), tiles.dtype)

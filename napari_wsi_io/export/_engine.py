@@ -21,6 +21,7 @@ from pathlib import Path
 from ..backends import Slide, is_url, open_slide, redact
 from ._codecs import Compression, parse_compression
 from ._ngff import image_attributes
+from ._planes import export_view
 from ._schedulers import open_executor
 from ._store import DEFAULT_CHUNK, DEFAULT_FORMAT, Layout, create_arrays, write_attributes
 from ._tasks import ArrayRef, SlideRef, forget_store, write_block
@@ -201,6 +202,7 @@ def export_steps(
         _check_output(out, overwrite)
         if not isinstance(slide, Slide):
             slide = stack.enter_context(open_slide(slide, backend=backend, colour=colour))
+        slide = export_view(slide)  # a slide that stores channels: every plane
         chosen = parse_levels(levels, slide.level_count)
         codec.check_dtype(slide.dtype)
         out.parent.mkdir(parents=True, exist_ok=True)

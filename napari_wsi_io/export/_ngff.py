@@ -4,7 +4,9 @@ NGFF 0.5 (Zarr v3) keeps them under ``ome`` in the group's ``zarr.json`` with on
 ``version`` for the whole block; NGFF 0.4 (Zarr v2) puts them at the top of
 ``.zattrs`` with a ``version`` in each multiscale.
 
-Axes are ``c, y, x`` for RGB slides and ``y, x`` for grayscale ones.  NGFF 0.4
+Axes are ``c, y, x`` for RGB slides, ``y, x`` for grayscale ones and ``[t,] c, [z,] y, x``
+for a slide that stores channels (``_planes``), whose ``omero`` names and colours
+each channel and gives it the window the viewer's contrast limits use.  NGFF 0.4
 requires a channel axis to come before the space axes (ome-zarr-py's reader
 rejects ``y, x, c`` with "'space' axes must come after 'channel'"), so the
 interleaved RGB of the slide is stored as three planes.
@@ -14,8 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..backends import Slide, colour_attributes
+import numpy as np
+
+from ..backends import PlanesAsSamples, Slide, colour_attributes
 from ._codecs import Compression
+from ._planes import lead_axes
 
 __all__ = ["NGFF_VERSION", "image_attributes", "level_scale"]
 
@@ -38,12 +43,13 @@ def level_scale(slide: Slide, level: int) -> tuple[float, float]:
 def _axes(slide: Slide) -> list[dict]:
     unit = {"unit": "micrometer"} if slide.mpp else {}
     space = [{"name": "y", "type": "space", **unit}, {"name": "x", "type": "space", **unit}]
-    return ([{"name": "c", "type": "channel"}] if slide.samples > 1 else []) + space
+    lead = [{"name": a.name, "type": a.type, **({"unit": a.unit} if a.unit else {})} for a in lead_axes(slide)]
+    return lead + space
 
 
 def _datasets(slide: Slide, levels: list[int]) -> list[dict]:
     base_y, base_x = level_scale(slide, 0)
-    channel = [1.0] if slide.samples > 1 else []
+    lead = [axis.scale for axis in lead_axes(slide)]
     datasets = []
     for i, level in enumerate(levels):
         sy, sx = level_scale(slide, level)
@@ -53,30 +59,54 @@ def _datasets(slide: Slide, levels: list[int]) -> list[dict]:
             {
                 "path": str(i),
                 "coordinateTransformations": [
-                    {"type": "scale", "scale": [*channel, sy, sx]},
-                    {"type": "translation", "translation": [*[0.0] * len(channel), ty, tx]},
+                    {"type": "scale", "scale": [*lead, sy, sx]},
+                    {"type": "translation", "translation": [*[0.0] * len(lead), ty, tx]},
                 ],
             }
         )
     return datasets
 
 
+def _omero_channel(label: str, color: str, window: tuple[float, float], bounds: tuple[float, float]) -> dict:
+    return {
+        "label": label,
+        "color": color,
+        "active": True,
+        "coefficient": 1.0,
+        "family": "linear",
+        "inverted": False,
+        "window": {"start": window[0], "end": window[1], "min": bounds[0], "max": bounds[1]},
+    }
+
+
 def _omero(slide: Slide) -> dict:
+    """RGB's red, green and blue; grey; or a channel slide's names, colours and windows from the data."""
+    if isinstance(slide, PlanesAsSamples):
+        return _channel_omero(slide)
     top = (1 << (8 * slide.dtype.itemsize)) - 1
     names = _RGB if slide.samples == 3 else (("gray", "FFFFFF"),)
-    channels = [
-        {
-            "label": label,
-            "color": color,
-            "active": True,
-            "coefficient": 1.0,
-            "family": "linear",
-            "inverted": False,
-            "window": {"start": 0, "end": top, "min": 0, "max": top},
-        }
-        for label, color in names
-    ]
+    channels = [_omero_channel(label, color, (0, top), (0, top)) for label, color in names]
     return {"channels": channels, "rdefs": {"model": "color" if slide.samples == 3 else "greyscale"}}
+
+
+def _channel_omero(slide: PlanesAsSamples) -> dict:
+    """Each channel's name, colour and window (the percentiles the viewer's contrast limits use)."""
+    from .._channel_layers import contrast_limits, sample_pixels
+
+    dtype = np.dtype(slide.dtype)
+    t_count, z_count = slide.channels.sizes
+    channels = []
+    for channel in slide.channels.channels:
+        plane = slide.parent.plane((channel.index, t_count // 2, z_count // 2))
+        pixels = sample_pixels(plane)
+        window = contrast_limits(pixels)
+        if dtype.kind in "ui":
+            bounds = (float(np.iinfo(dtype).min), float(np.iinfo(dtype).max))
+        else:
+            bounds = (float(np.nanmin(pixels)), float(np.nanmax(pixels)))
+        color = "{:02X}{:02X}{:02X}".format(*channel.display_color)
+        channels.append(_omero_channel(channel.name, color, tuple(float(v) for v in window), bounds))
+    return {"channels": channels, "rdefs": {"model": "color", "defaultZ": z_count // 2, "defaultT": t_count // 2}}
 
 
 def image_attributes(

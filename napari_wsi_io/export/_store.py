@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backends import Slide
+from ..backends import PlanesAsSamples, Slide
 from ._codecs import Compression
+from ._planes import lead_axes
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -100,24 +101,27 @@ def _int(value: str, what: str) -> int:
 
 def _array_shape(slide: Slide, level: int) -> tuple[int, ...]:
     h, w = slide.level_shape(level)[:2]
-    return (slide.samples, h, w) if slide.samples > 1 else (h, w)
+    return (*(axis.size for axis in lead_axes(slide)), h, w)
 
 
 def _chunks(slide: Slide, level: int, chunk: int, compression: Compression) -> tuple[int, ...]:
     h, w = slide.level_shape(level)[:2]
     plane = (min(chunk, h), min(chunk, w))
-    if slide.samples == 1:
+    lead = lead_axes(slide)
+    if not lead:
         return plane
-    # One chunk per tile position holds all channels, so a viewer fetches one object per tile;
-    # JPEG compresses 2D images, so there each chunk is one channel.
-    return (1 if compression.planar_chunks else slide.samples, *plane)
+    # RGB: one chunk per tile position holds all three, so a viewer fetches one object per tile; JPEG
+    # compresses 2D images, so there each chunk is one channel.  A slide's channels and planes: one chunk
+    # each, as a viewer shows (and reads) each channel on its own.
+    whole = len(lead) == 1 and lead[0].name == "c" and not isinstance(slide, PlanesAsSamples)
+    return (*(axis.size if whole and not compression.planar_chunks else 1 for axis in lead), *plane)
 
 
 def _shards(slide: Slide, level: int, chunks: tuple[int, ...], shard: int) -> tuple[int, ...]:
     """Shard shape: ``shard`` px per side, all channels, never larger than the level rounded up to chunks."""
     h, w = slide.level_shape(level)[:2]
     plane = tuple(min(shard, -(-n // c) * c) for n, c in zip((h, w), chunks[-2:]))
-    return plane if slide.samples == 1 else (slide.samples, *plane)
+    return (*(axis.size for axis in lead_axes(slide)), *plane)
 
 
 def create_arrays(root: str | os.PathLike, slide: Slide, levels: list[int], layout: Layout, compression: Compression):
@@ -136,7 +140,7 @@ def create_arrays(root: str | os.PathLike, slide: Slide, levels: list[int], layo
         else:
             serializer, compressors = compression.codecs_v3(itemsize)
             options.update(compressors=compressors, serializer=serializer)
-            options["dimension_names"] = ["c", "y", "x"] if slide.samples > 1 else ["y", "x"]
+            options["dimension_names"] = [*(axis.name for axis in lead_axes(slide)), "y", "x"]
             if layout.shard:
                 options["shards"] = _shards(slide, level, chunks, layout.shard)
         arrays.append(group.create_array(str(i), shape=_array_shape(slide, level), dtype=slide.dtype, **options))

@@ -21,6 +21,7 @@ from .._errors import SlideReadError
 from .._scratch import scratch
 from ..backends import Slide, open_slide
 from ._codecs import register_jpeg_codec
+from ._planes import export_view
 from ._store import ArrayWriter, ShardFile
 
 __all__ = ["ArrayRef", "SlideRef", "forget_store", "opened_slides", "write_block"]
@@ -109,9 +110,9 @@ _writers = _Cache(_MAX_ARRAYS)
 
 
 def _slide(source: Slide | SlideRef) -> Slide:
-    if isinstance(source, Slide):
+    if not isinstance(source, SlideRef):
         return source
-    return _slides.get(source, source.open)
+    return _slides.get(source, lambda: export_view(source.open()))
 
 
 def _writer(target: ArrayRef) -> ArrayWriter:
@@ -134,7 +135,7 @@ def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, 
         return 0
     slide, writer = _slide(source), _writer(target)
     if not writer.shard:
-        writer.write(_planar(slide.read_level(level, x, y, width, height)), _offset(writer, x, y))
+        writer.write(_planar(slide.read_level(level, x, y, width, height), writer), _offset(writer, x, y))
         return width * height
     index = tuple(o // s for o, s in zip(_offset(writer, x, y), writer.shard))
     shard = ShardFile(writer, index)
@@ -143,7 +144,7 @@ def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, 
         for by in range(y, y + height, step):
             for bx in range(x, x + width, step):
                 w, h = min(step, x + width - bx), min(step, y + height - by)
-                shard.add(_planar(slide.read_level(level, bx, by, w, h)), _offset(writer, bx, by))
+                shard.add(_planar(slide.read_level(level, bx, by, w, h), writer), _offset(writer, bx, by))
     except BaseException:
         shard.abort()
         raise
@@ -152,11 +153,12 @@ def write_block(source: Slide | SlideRef, target: ArrayRef, level: int, x: int, 
 
 
 def _offset(writer: ArrayWriter, x: int, y: int) -> tuple[int, ...]:
-    return (0, y, x) if len(writer.shape) == 3 else (y, x)
+    return (0,) * (len(writer.shape) - 2) + (y, x)
 
 
-def _planar(pixels: np.ndarray) -> np.ndarray:
-    """(c, y, x) of an RGB block read as (y, x, c), in this thread's reused buffer; grayscale as is.
+def _planar(pixels: np.ndarray, writer: ArrayWriter) -> np.ndarray:
+    """A block read as (y, x, samples) laid out as the array's (..., y, x), in this thread's reused buffer:
+    RGB's samples become ``c``, a channel slide's planes ``t, c, z`` (``_planes``); grayscale stays as is.
 
     The writer has encoded this thread's last block by now: the buffer is free again.  Reading
     without ``out``: cuCIM would copy into it.
@@ -165,7 +167,7 @@ def _planar(pixels: np.ndarray) -> np.ndarray:
         return pixels
     planar = scratch("cyx", (pixels.shape[2], *pixels.shape[:2]), pixels.dtype)
     np.copyto(planar, pixels.transpose(2, 0, 1))
-    return planar
+    return planar.reshape(*writer.shape[:-2], *pixels.shape[:2])
 
 
 def forget_store(root: str) -> None:

@@ -15,7 +15,9 @@ from napari_wsi_io.servers import LatencyProxy, MotoServer, NginxServer, nginx_a
 from napari_wsi_io.synthetic import write_synthetic_slide
 from napari_wsi_io.synthetic.bif import write_bif
 from napari_wsi_io.synthetic.ndpi import write_ndpi
+from napari_wsi_io.synthetic.ome import write_ome_tiff
 from napari_wsi_io.synthetic.philips import write_philips
+from napari_wsi_io.synthetic.qptiff import write_qptiff
 from napari_wsi_io.synthetic.scn import write_scn
 
 TEST_RTT = 0.010
@@ -36,6 +38,8 @@ def served(tmp_path_factory, slides) -> dict[str, Path]:
     files["scn"] = write_scn(d / "leica.scn")
     files["bif"] = write_bif(d / "ventana.bif")
     files["philips"] = write_philips(d / "philips.tiff")
+    files["ome-channels"] = write_ome_tiff(d / "channels.ome.tif", (600, 800), levels=2)  # 6 channels, SubIFDs
+    files["qptiff"] = write_qptiff(d / "vectra.qptiff", (500, 700), levels=2)
     # Larger than what the open fetches (the first 2 MB, then 512 kB per IFD): its tiles come by view.
     files["big"] = write_synthetic_slide(d / "big.svs", (12000, 16000), aperio=True)
     return files

@@ -7,8 +7,8 @@ import os
 
 from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, SpinBox
 
+from .. import bench
 from ..backends import BACKENDS, available_backends
-from ..bench import engine
 from .overlay import COLOR_BY, level_shapes
 from .slide_layers import slide_layer_choices
 
@@ -34,7 +34,7 @@ def parse_workers(text: str) -> list[int]:
 def plan_defaults() -> dict:
     """The engine's default plan, field by field."""
     defaults = {}
-    for field in dataclasses.fields(engine.BenchPlan):
+    for field in dataclasses.fields(bench.BenchPlan):
         if field.default is not dataclasses.MISSING:
             defaults[field.name] = field.default
         elif field.default_factory is not dataclasses.MISSING:
@@ -85,13 +85,13 @@ class BenchForm(Container):
         self.layer_combo = ComboBox(label="Slide", choices=lambda *_: slide_layer_choices(viewer), nullable=False)
         self.level_combo = ComboBox(label="Level", choices=self._level_choices)
         self.backends = _backend_checklist(defaults)
-        self.strategies = CheckList("Strategies", list(engine.STRATEGIES), defaults.get("strategies", []), per_row=3)
-        self.chunkings = CheckList("Chunks", list(engine.CHUNKINGS), defaults.get("chunkings", ["tiles"]))
+        self.strategies = CheckList("Strategies", list(bench.STRATEGIES), defaults.get("strategies", []), per_row=3)
+        self.chunkings = CheckList("Chunks", list(bench.CHUNKINGS), defaults.get("chunkings", ["tiles"]))
         self.chunk_size = ComboBox(label="Chunk size", choices=_CHUNK_SIZES, value=defaults.get("chunk_size") or 0)
         self.chunk_size.tooltip = "side of the chunks of the rows, columns and tiles chunkings"
         self.workers = LineEdit(label="Workers", value=", ".join(str(w) for w in defaults.get("workers", [1, 2])))
         self.workers.tooltip = f"worker counts to try, e.g. 1, 2, 4 (this machine has {os.cpu_count()} CPUs)"
-        self.sink = ComboBox(label="Sink", choices=list(engine.SINKS), value=defaults.get("sink", "discard"))
+        self.sink = ComboBox(label="Sink", choices=list(bench.SINKS), value=defaults.get("sink", "discard"))
         self.sink.tooltip = "discard: decode only; assemble: into one array in memory; zarr: into a temporary Zarr"
         self.repeats = SpinBox(label="Repeats", value=defaults.get("repeats", 1), min=1, max=50)
         self.show_overlay = CheckBox(text="chunks on the slide", value=True)
@@ -144,7 +144,7 @@ class BenchForm(Container):
             native.setItemText(0, self._screen_label())
 
     # -- the plan --
-    def build_plan(self, all_levels: bool = False) -> engine.BenchPlan:
+    def build_plan(self, all_levels: bool = False) -> bench.BenchPlan:
         """The plan the controls describe; ValueError says what is missing."""
         layer = self.layer_combo.value
         if layer is None:
@@ -163,7 +163,7 @@ class BenchForm(Container):
         ):
             if not picked:
                 raise ValueError(f"choose at least one {name}")
-        return engine.BenchPlan(
+        return bench.BenchPlan(
             path=str(layer.metadata["path"]),
             levels=levels,
             backends=self.backends.value,

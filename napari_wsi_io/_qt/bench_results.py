@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qtpy.QtCore import QObject, QTimer
 
-from ..bench import engine
+from .. import bench
 from .background import LatestOnly
 from .bench_form import BenchForm
 from .charts import ChartTabs, ThemeColors
@@ -100,7 +100,7 @@ class BenchResults(QObject):
         self.result = result
         self.records = list(result.records)
         self.notes = list(dict.fromkeys([*self.notes, *result.notes]))
-        self.summary = engine.summary(result)
+        self.summary = bench.summary(result)
         best = self.best()
         self.table.set_records(self.records, best)
         row = self.table.best_row()
@@ -191,9 +191,9 @@ class BenchResults(QObject):
             raise ValueError("no finished benchmark to save")
         path = Path(path)
         if path.suffix.lower() == ".csv":
-            engine.save_csv(self.result, path)
+            bench.save_csv(self.result, path)
         else:
-            engine.save_json(self.result, path)
+            bench.save_json(self.result, path)
         return path
 
 

@@ -14,7 +14,7 @@ from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QProgressBar
 
-from ..bench import engine
+from .. import bench
 from .runner import hold_full_collections, release_full_collections, run_until_cancelled
 
 __all__ = ["RunControl", "format_eta"]
@@ -76,7 +76,7 @@ class RunControl(QObject):
         self._start_timer.timeout.connect(self._start_worker)
         self._set_running(False)
 
-    def start(self, plan: engine.BenchPlan):
+    def start(self, plan: bench.BenchPlan):
         """Set up a worker for ``plan``, started on the next event-loop turn; returns it."""
         self.started = False
         self._outcome = ""

@@ -14,7 +14,7 @@ from collections.abc import Generator
 
 from qtpy.QtCore import QTimer
 
-from ..bench import engine
+from .. import bench
 from .background import lower_thread_priority
 
 __all__ = ["ENGINE_NICENESS", "hold_full_collections", "release_full_collections", "run_until_cancelled"]
@@ -22,7 +22,7 @@ __all__ = ["ENGINE_NICENESS", "hold_full_collections", "release_full_collections
 ENGINE_NICENESS = 5  # the benchmark yields the CPU to napari's GUI thread when both want it
 
 
-def run_until_cancelled(plan: engine.BenchPlan, cancel: threading.Event) -> Generator:
+def run_until_cancelled(plan: bench.BenchPlan, cancel: threading.Event) -> Generator:
     """``run_plan`` in a thread of its own, at a lower CPU priority; stopped at its next event once ``cancel`` is set.
 
     The run saturates every core; at a lower priority (niceness +5, Linux) its threads and
@@ -37,7 +37,7 @@ def run_until_cancelled(plan: engine.BenchPlan, cancel: threading.Event) -> Gene
     def pump() -> None:
         lower_thread_priority(ENGINE_NICENESS)
         outcome: tuple = ("result", None)
-        gen = engine.run_plan(plan)
+        gen = bench.run_plan(plan)
         try:
             while not cancel.is_set():
                 try:

@@ -39,29 +39,12 @@ from .machine import machine_info, slide_info
 from .measure import Measured, in_background, measure
 from .plan import BenchPlan, Config, Resolved, resolve, zarr_chunks
 from .readers import open_cpu
-from .records import BenchResult, Progress, Record, Task, load_json, save_csv, save_json, summary
+from .records import BenchResult, Progress, Record
 from .reference import Reference
-from .regions import CHUNKINGS
-from .sinks import SINKS, make_sink
-from .strategies import STRATEGIES, STRATEGY_TABLE, label, strategy_named
+from .sinks import make_sink
+from .strategies import label, strategy_named
 
-# Other code (the dock, the CLI) reaches these through ``engine``; they live in the modules above.
-__all__ = [
-    "CHUNKINGS",
-    "SINKS",
-    "STRATEGIES",
-    "STRATEGY_TABLE",
-    "BenchPlan",
-    "BenchResult",
-    "Progress",
-    "Record",
-    "Task",
-    "load_json",
-    "run_plan",
-    "save_csv",
-    "save_json",
-    "summary",
-]
+__all__ = ["run_plan"]
 
 
 def run_plan(plan: BenchPlan) -> Generator[Progress, None, BenchResult]:

@@ -7,6 +7,7 @@ import pytest
 import tifffile
 import zarr
 from export_helpers import data_files, leftovers, read_image, slide_level
+from qt_free import run_without_qt
 
 from napari_wsi_io import SlideReadError, open_slide
 from napari_wsi_io.export import (
@@ -263,14 +264,4 @@ def test_bad_options_raise_value_error_and_write_nothing(slides, tmp_path, optio
 
 
 def test_engine_imports_no_qt_and_no_zarr_until_used():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, napari_wsi_io.export, napari_wsi_io.export._cli;"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('qtpy', 'PyQt5', 'PyQt6', 'magicgui', 'zarr')"
-        " or m.startswith('napari.qt')];"
-        "print(bad); sys.exit(bool(bad))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_without_qt("import napari_wsi_io.export, napari_wsi_io.export._cli", also=("magicgui", "zarr"))

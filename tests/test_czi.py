@@ -154,3 +154,18 @@ def test_subblocks_decode_to_the_stored_pixels_for_the_decode_limit(czi_slides, 
             np.testing.assert_array_equal(pixels, want)
     finally:
         os.close(fd)
+
+
+def test_a_czi_with_several_scenes_shows_the_first_and_names_the_others(tmp_path):
+    from pylibCZIrw import czi as pyczi
+
+    path = str(tmp_path / "scenes.czi")
+    first = np.full((256, 384), 1000, np.uint16)
+    with pyczi.create_czi(path, exist_ok=True) as w:
+        w.write(first[..., None], location=(0, 0), plane={"C": 0}, scene=0)
+        w.write(np.full((256, 256, 1), 2000, np.uint16), location=(1000, 0), plane={"C": 0}, scene=1)
+    with pytest.warns(UserWarning, match=r"holds 2 scenes \(0, 1\); only scene 0 is shown"):
+        slide = open_slide(path)
+    with slide:
+        assert slide.dimensions == (384, 256)
+        np.testing.assert_array_equal(slide.read_region((0, 0), 0, (384, 256)).reshape(first.shape), first)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -67,9 +68,16 @@ _MIN_COVER = 0.01  # of the box a scene's subblocks cover: less, and a subblock'
 
 
 def _scene_box(path: str, entries: list[DirectoryEntry]) -> tuple[int, int, int, int, int | None]:
-    """(x, y, width, height, scene) of the first scene's full-resolution subblocks, checked to be plausible."""
+    """(x, y, width, height, scene) of the first scene's full-resolution subblocks, checked to be plausible;
+    a warning names the scenes left out."""
     scenes = sorted({e.index("S") for e in entries if "S" in e.dims and e.zoom == 1})
     scene = scenes[0] if scenes else None
+    if len(scenes) > 1:  # never a scene left out without a word
+        warnings.warn(
+            f"{path}: the CZI holds {len(scenes)} scenes ({', '.join(map(str, scenes))}); only scene {scene} is shown",
+            UserWarning,
+            stacklevel=4,
+        )
     full = [e for e in entries if e.zoom == 1 and (scene is None or e.index("S") == scene)]
     x0 = min(e.dims["X"][0] for e in full)
     y0 = min(e.dims["Y"][0] for e in full)

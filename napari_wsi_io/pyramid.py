@@ -76,17 +76,34 @@ def _viewed_level_type() -> type:
     return ViewedLevel
 
 
+@functools.cache
+def _one_read_type() -> type:
+    import dask.array as da
+
+    class OneRead(da.Array):
+        """A view read in one task.  Computed on its own (``np.asarray``), it reads here, without dask's
+        scheduler: that costs about 2 ms, a tenth of a 2048 px channel region (benchmarks/channel_overhead.py).
+        """
+
+        def compute(self, **kwargs):
+            read = getattr(self, "read", None)  # dask rebuilds (persist) call type(self) without it
+            return super().compute(**kwargs) if kwargs or read is None else read()
+
+    return OneRead
+
+
 def _one_task(source: LevelArray, index):
     """``source[index]`` as a dask array of one chunk, read in one task (``LevelArray.read_as_one``).
 
     The graph is written out: ``dask.delayed`` would tokenize the level array, which costs more than the task.
     """
-    import dask.array as da
-
     shape = np.broadcast_to(np.empty((), source.dtype), source.shape)[index].shape  # no pixels allocated
     name = f"wsi-view-one-{next(_one_task_names)}"
     graph = {(name, *(0,) * len(shape)): (source.__getitem__, index)}
-    return da.Array(graph, name, tuple((n,) for n in shape), meta=np.empty((0,) * len(shape), source.dtype))
+    meta = np.empty((0,) * len(shape), source.dtype)
+    one = _one_read_type()(graph, name, tuple((n,) for n in shape), meta=meta)
+    one.read = functools.partial(source.__getitem__, index)
+    return one
 
 
 _one_task_names = itertools.count()

@@ -74,6 +74,17 @@ def test_a_layer_per_channel_named_coloured_in_microns_with_exact_pixels(channel
                         np.testing.assert_array_equal(got, ref[level][ti, zi, c, y : y + h, x : x + w])
 
 
+def test_a_channel_region_reads_the_same_through_dask_and_without_it(channel_slides):
+    """A view-sized region is one read: computed on its own it skips dask's scheduler, anything else uses it."""
+    (data, _, _), *_ = read_slide(channel_slides["ome16"])
+    region = data[0][100:400, 200:700]
+    assert type(region).__name__ == "OneRead"
+    ref = expected("ome16")[0][0, 0, 0, 100:400, 200:700]
+    np.testing.assert_array_equal(np.asarray(region), ref)
+    np.testing.assert_array_equal(region.compute(scheduler="synchronous"), ref)
+    assert int((region[::2] + 1).sum().compute()) == int((ref[::2].astype(np.int64) + 1).sum())
+
+
 def test_z_and_t_are_slider_axes_with_the_z_spacing(channel_slides):
     (data, meta, _), _ = read_slide(channel_slides["ome-z"])
     assert isinstance(data[0], PlaneStack) and data[0].shape == (3, 600, 800)

@@ -57,20 +57,26 @@ class BenchResults(QObject):
 
     # -- during a run --
     def clear(self) -> None:
-        """Forget the last run and empty the table (the charts follow in ``prepare_views``)."""
+        """Forget the last run and empty the table (the charts follow in ``clear_charts``)."""
         self.records, self.result, self.summary, self.notes = [], None, None, []
         self.table.set_records([])
 
-    def prepare_views(self) -> None:
-        """Add the overlay layer, then empty the charts; on the turn between the click and the engine's start.
+    def prepare_overlay(self) -> bool:
+        """Add the overlay layer if it is missing, on the turn between the click and the engine's start;
+        True if it was added (napari is to draw it before the engine starts).
 
-        Adding a layer costs napari 70-100 ms of CPU: in the click it would delay the click's
-        answer, mid-run it would compete with the engine.  The charts are emptied afterwards,
-        because their render thread would compete with it for the GIL.
+        Adding a layer costs napari 45-100 ms of CPU and then a frame: in the click it would delay the
+        click's answer, mid-run it would compete with the engine.
         """
         layer = self.form.layer_combo.value
-        if self.form.show_overlay.value and layer is not None:
-            self.overlay_layer = ensure_overlay(self.viewer, layer, self.overlay_layer)
+        if not self.form.show_overlay.value or layer is None:
+            return False
+        before = self.overlay_layer
+        self.overlay_layer = ensure_overlay(self.viewer, layer, self.overlay_layer)
+        return self.overlay_layer is not before
+
+    def clear_charts(self) -> None:
+        """Empty the charts as the engine starts: their render thread would compete with the overlay's add."""
         self.charts.update_records([])
 
     def add_progress(self, progress) -> None:

@@ -132,7 +132,8 @@ class BenchmarkWidget(QWidget):
         self.run_all_button.changed.connect(lambda: self.run_benchmark(all_levels=True))
         self.cancel_button.changed.connect(self.cancel)
         self.level_combo.changed.connect(self._show_ready)
-        self.run_control.starting.connect(self.results.prepare_views)
+        self.run_control.starting.connect(self._prepare_run)
+        self.run_control.engine_starting.connect(self.results.clear_charts)
         self.run_control.progressed.connect(self._on_progress)
         self.run_control.returned.connect(self._on_returned)
         self.run_control.failed.connect(self._on_error)
@@ -187,6 +188,10 @@ class BenchmarkWidget(QWidget):
 
     def _on_zoom(self, *_) -> None:
         self._screen_level_timer.start()
+
+    def _prepare_run(self) -> None:
+        if self.results.prepare_overlay():
+            self.run_control.draw_first()
 
     def _on_layers_changed(self, event=None) -> None:
         self.form.refresh_layers()

@@ -10,16 +10,13 @@ Run as a script to keep the files: ``python tests/test_fuzz_czi.py [DIR [FILES_P
 
 from __future__ import annotations
 
-import json
 import struct
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_fuzz import FAILURES, MAX_LEVEL_PIXELS, MAX_PEAK_GROWTH_MB, flip_bits, run_fuzz, summarize
+from test_fuzz import MAX_LEVEL_PIXELS, check_results, flip_bits, mutate_sources, run_fuzz, script
 
 SEED = 20261206
 FILES_PER_MUTATION = 12
@@ -175,40 +172,15 @@ def make_fuzz_files(directory: Path, per_mutation: int = FILES_PER_MUTATION, see
         np.savez(ref, *read_planes(str(path))[0])
         data = path.read_bytes()
         originals[name] = (data, _layout(data), ref)
-    rng = np.random.default_rng(seed)
-    names, jobs = sorted(sources), []
-    for kind, mutate in MUTATIONS.items():
-        for i in range(per_mutation):
-            source = names[int(rng.integers(len(names)))]
-            original, layout, ref = originals[source]
-            data = bytearray(original)
-            what, intact = mutate(data, layout, rng)
-            path = directory / f"{kind.replace(' ', '-')}-{i:02d}-{source}.czi"
-            path.write_bytes(bytes(data))
-            job = {"path": str(path), "kind": kind, "source": str(sources[source]), "what": what, "intact": intact}
-            jobs.append({**job, "ref": str(ref)})
-    return jobs
+    return mutate_sources(directory, sources, originals, MUTATIONS, per_mutation, seed)
 
 
 def test_fuzzed_czis_give_pixels_or_a_clean_error(tmp_path, capsys):
     pytest.importorskip("pylibCZIrw")
     jobs = make_fuzz_files(tmp_path)
-    results = run_fuzz(jobs, tmp_path)
-    report = summarize(results).replace("TIFFs", "CZIs")
-    with capsys.disabled():
-        print("\n" + report)
-    failures = [r for r in results if r["verdict"] in FAILURES]
-    assert not failures, report
-    assert all(r.get("peak_rss_growth_mb", 0) < MAX_PEAK_GROWTH_MB for r in results), report
-    verdicts = Counter(r["verdict"] for r in results)
+    verdicts, report = check_results(run_fuzz(jobs, tmp_path), capsys, "CZIs")
     assert verdicts["clean error"] >= 20 and verdicts["ok (intact)"] >= 5, report
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "fuzz-czi-out").resolve()
-    per, seed = (int(a) for a in (sys.argv[2:4] + [FILES_PER_MUTATION, SEED][len(sys.argv[2:4]) :]))
-    start = time.perf_counter()
-    results = run_fuzz(make_fuzz_files(out, per, seed), out)
-    print(summarize(results).replace("TIFFs", "CZIs"))
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"{time.perf_counter() - start:.1f} s")
+    script(sys.argv[1:], make_fuzz_files, "fuzz-czi-out", FILES_PER_MUTATION, SEED, "CZIs")

@@ -387,8 +387,8 @@ def mutate_loop(data, layout, rng):
     return f"IFD {k} links back to IFD {j}", k >= last_level
 
 
-def mutate_truncate(data, layout, rng):
-    cut = int(rng.integers(8, len(data)))
+def mutate_truncate(data, layout, rng, least: int = 8):
+    cut = int(rng.integers(least, len(data)))
     del data[cut:]
     return f"truncated to {cut} bytes", False
 
@@ -570,6 +570,19 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(int) - b).max()) if a.size else 0
 
 
+def error_verdict(exc: Exception, path: str) -> dict:
+    """The verdict on a read that raised: only ``cannot read <path>: <reason>`` is a clean error."""
+    from napari_wsi_io import SlideReadError
+
+    if isinstance(exc, SlideReadError):
+        if str(exc).startswith(f"cannot read {path}: ") and exc.reason:
+            return {"verdict": "clean error", "detail": exc.reason}
+        return {"verdict": "unclean error", "detail": f"badly formed message: {exc}"}
+    if isinstance(exc, MemoryError):
+        return {"verdict": "memory", "detail": f"MemoryError {exc}"}
+    return {"verdict": "unclean error", "detail": f"{type(exc).__name__}: {exc}"}
+
+
 def judge(job: dict) -> dict:
     import warnings
 
@@ -578,7 +591,7 @@ def judge(job: dict) -> dict:
 
         return judge_czi(job)
 
-    from napari_wsi_io import SlideReadError, open_slide
+    from napari_wsi_io import open_slide
     from napari_wsi_io._reader import associated_layers, read_slide
 
     path = job["path"]
@@ -606,14 +619,8 @@ def judge(job: dict) -> dict:
             order = np.argsort(offsets, kind="stable")
             levels, offsets = [levels[i] for i in order], [offsets[i] for i in order]
             ycbcr_levels = [ycbcr_levels[i] for i in order]
-    except SlideReadError as exc:
-        if str(exc).startswith(f"cannot read {path}: ") and exc.reason:
-            return {"verdict": "clean error", "detail": exc.reason}
-        return {"verdict": "unclean error", "detail": f"badly formed message: {exc}"}
-    except MemoryError as exc:
-        return {"verdict": "memory", "detail": f"MemoryError {exc}"}
     except Exception as exc:
-        return {"verdict": "unclean error", "detail": f"{type(exc).__name__}: {exc}"}
+        return error_verdict(exc, path)
     originals = list(np.load(job["ref"]).values())
     # YCbCr (Aperio 33003) levels: decoders' conversions round differently, by 1.
     intact = all(

@@ -387,8 +387,8 @@ def mutate_loop(data, layout, rng):
     return f"IFD {k} links back to IFD {j}", k >= last_level
 
 
-def mutate_truncate(data, layout, rng):
-    cut = int(rng.integers(8, len(data)))
+def mutate_truncate(data, layout, rng, least: int = 8):
+    cut = int(rng.integers(least, len(data)))
     del data[cut:]
     return f"truncated to {cut} bytes", False
 
@@ -474,28 +474,34 @@ def make_fuzz_files(directory: Path, per_mutation: int = FILES_PER_MUTATION, see
         ref = directory / "sources" / f"{name}.npz"
         np.savez(ref, *arrays)
         originals[name] = (path.read_bytes(), read_layout(path), ref)
+    return mutate_sources(directory, sources, originals, MUTATIONS, per_mutation, seed)
+
+
+def mutate_sources(
+    directory: Path, sources: dict[str, Path], originals: dict, mutations: dict, per_mutation: int, seed: int
+) -> list[dict]:
+    """``per_mutation`` files per mutation, each from a source drawn at random; one job per file.
+
+    ``originals``: each source's (bytes, layout the mutations read, reference levels' .npz).
+    """
     rng = np.random.default_rng(seed)
     names = sorted(sources)
     jobs = []
-    for kind, mutate in MUTATIONS.items():
+    for kind, mutate in mutations.items():
         for i in range(per_mutation):
             source = names[int(rng.integers(len(names)))]
             original, layout, ref = originals[source]
-            data = bytearray(original)
-            what, intact = mutate(data, layout, rng)
             path = directory / f"{kind.replace(' ', '-').replace('^', '')}-{i:02d}-{source}{sources[source].suffix}"
-            path.write_bytes(bytes(data))
-            jobs.append(
-                {
-                    "path": str(path),
-                    "kind": kind,
-                    "source": str(sources[source]),
-                    "what": what,
-                    "intact": intact,
-                    "ref": str(ref),
-                }
-            )
+            jobs.append(write_mutant(path, kind, mutate, original, layout, rng, sources[source], ref))
     return jobs
+
+
+def write_mutant(path: Path, kind: str, mutate, original: bytes, layout, rng, source: Path, ref: Path) -> dict:
+    """Write ``mutate``'s copy of ``original`` to ``path``; the job that reads and judges it."""
+    data = bytearray(original)
+    what, intact = mutate(data, layout, rng)
+    path.write_bytes(bytes(data))
+    return {"path": str(path), "kind": kind, "source": str(source), "what": what, "intact": intact, "ref": str(ref)}
 
 
 # -- the child: read each file through the reader, judge the pixels --
@@ -564,6 +570,19 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(int) - b).max()) if a.size else 0
 
 
+def error_verdict(exc: Exception, path: str) -> dict:
+    """The verdict on a read that raised: only ``cannot read <path>: <reason>`` is a clean error."""
+    from napari_wsi_io import SlideReadError
+
+    if isinstance(exc, SlideReadError):
+        if str(exc).startswith(f"cannot read {path}: ") and exc.reason:
+            return {"verdict": "clean error", "detail": exc.reason}
+        return {"verdict": "unclean error", "detail": f"badly formed message: {exc}"}
+    if isinstance(exc, MemoryError):
+        return {"verdict": "memory", "detail": f"MemoryError {exc}"}
+    return {"verdict": "unclean error", "detail": f"{type(exc).__name__}: {exc}"}
+
+
 def judge(job: dict) -> dict:
     import warnings
 
@@ -572,7 +591,7 @@ def judge(job: dict) -> dict:
 
         return judge_czi(job)
 
-    from napari_wsi_io import SlideReadError, open_slide
+    from napari_wsi_io import open_slide
     from napari_wsi_io._reader import associated_layers, read_slide
 
     path = job["path"]
@@ -600,14 +619,8 @@ def judge(job: dict) -> dict:
             order = np.argsort(offsets, kind="stable")
             levels, offsets = [levels[i] for i in order], [offsets[i] for i in order]
             ycbcr_levels = [ycbcr_levels[i] for i in order]
-    except SlideReadError as exc:
-        if str(exc).startswith(f"cannot read {path}: ") and exc.reason:
-            return {"verdict": "clean error", "detail": exc.reason}
-        return {"verdict": "unclean error", "detail": f"badly formed message: {exc}"}
-    except MemoryError as exc:
-        return {"verdict": "memory", "detail": f"MemoryError {exc}"}
     except Exception as exc:
-        return {"verdict": "unclean error", "detail": f"{type(exc).__name__}: {exc}"}
+        return error_verdict(exc, path)
     originals = list(np.load(job["ref"]).values())
     # YCbCr (Aperio 33003) levels: decoders' conversions round differently, by 1.
     intact = all(
@@ -742,9 +755,9 @@ def run_fuzz(jobs: list[dict], workdir: Path, batch: int = BATCH) -> list[dict]:
     return results
 
 
-def summarize(results: list[dict]) -> str:
+def summarize(results: list[dict], files: str = "TIFFs") -> str:
     counts = Counter(r["verdict"] for r in results)
-    lines = [f"fuzzed {len(results)} mutated TIFFs:"]
+    lines = [f"fuzzed {len(results)} mutated {files}:"]
     groups = {
         "ok (correct pixels)": counts["ok (intact)"] + counts["ok (as tifffile decodes)"],
         "clean error": counts["clean error"],
@@ -771,31 +784,39 @@ def summarize(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def test_fuzzed_tiffs_give_correct_pixels_or_a_clean_error(tmp_path, capsys):
-    jobs = make_fuzz_files(tmp_path)
-    assert len(jobs) >= 200
-    results = run_fuzz(jobs, tmp_path)
-    report = summarize(results)
+def check_results(results: list[dict], capsys, files: str = "TIFFs") -> tuple[Counter, str]:
+    """Print the counts, fail on any failure or a large memory peak; the verdicts counted, and the report."""
+    report = summarize(results, files)
     with capsys.disabled():  # the counts belong in every test log, not only a failing one
         print("\n" + report)
     failures = [r for r in results if r["verdict"] in FAILURES]
     assert not failures, report
     # The sources' levels are a few MB: reading one file must not raise the peak by much more.
     assert all(r.get("peak_rss_growth_mb", 0) < MAX_PEAK_GROWTH_MB for r in results), report
-    verdicts = Counter(r["verdict"] for r in results)
+    return Counter(r["verdict"] for r in results), report
+
+
+def test_fuzzed_tiffs_give_correct_pixels_or_a_clean_error(tmp_path, capsys):
+    jobs = make_fuzz_files(tmp_path)
+    assert len(jobs) >= 200
+    verdicts, _ = check_results(run_fuzz(jobs, tmp_path), capsys)
     # The fuzzer must exercise both outcomes, or it tests nothing.
     assert verdicts["clean error"] >= 50 and verdicts["ok (intact)"] + verdicts["ok (as tifffile decodes)"] >= 20
+
+
+def script(argv: list[str], make_files, out: str, per_mutation: int, seed: int, files: str = "TIFFs") -> None:
+    """As a script, ``[DIR [FILES_PER_MUTATION [SEED]]]``: the files are kept, every verdict saved as JSON."""
+    directory = Path(argv[0] if argv else out).resolve()
+    per, seed = (int(a) for a in (argv[1:3] + [per_mutation, seed][len(argv[1:3]) :]))
+    start = time.perf_counter()
+    results = run_fuzz(make_files(directory, per, seed), directory)
+    print(summarize(results, files))
+    (directory / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"{time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
     else:
-        out = Path(sys.argv[1] if len(sys.argv) > 1 else "fuzz-out").resolve()
-        per, seed = (int(a) for a in (sys.argv[2:4] + [FILES_PER_MUTATION, SEED][len(sys.argv[2:4]) :]))
-        start = time.perf_counter()
-        all_jobs = make_fuzz_files(out, per, seed)
-        results = run_fuzz(all_jobs, out)
-        print(summarize(results))
-        (out / "results.json").write_text(json.dumps(results, indent=1))
-        print(f"{time.perf_counter() - start:.1f} s")
+        script(sys.argv[1:], make_fuzz_files, "fuzz-out", FILES_PER_MUTATION, SEED)

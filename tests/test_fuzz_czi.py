@@ -10,16 +10,23 @@ Run as a script to keep the files: ``python tests/test_fuzz_czi.py [DIR [FILES_P
 
 from __future__ import annotations
 
-import json
 import struct
 import sys
-import time
-from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_fuzz import FAILURES, MAX_LEVEL_PIXELS, MAX_PEAK_GROWTH_MB, flip_bits, run_fuzz, summarize
+from test_fuzz import (
+    MAX_LEVEL_PIXELS,
+    check_results,
+    error_verdict,
+    flip_bits,
+    mutate_sources,
+    mutate_truncate,
+    run_fuzz,
+    script,
+)
 
 SEED = 20261206
 FILES_PER_MUTATION = 12
@@ -101,12 +108,6 @@ def mutate_metadata(data, layout, rng):
     return f"metadata XML bits at {flip_bits(data, rng, start + 288, start + 1500, int(rng.integers(1, 6)))}", True
 
 
-def mutate_truncate(data, layout, rng):
-    cut = int(rng.integers(16, len(data)))
-    del data[cut:]
-    return f"truncated to {cut} bytes", False
-
-
 MUTATIONS = {
     "header": mutate_header,
     "directory": mutate_directory,
@@ -114,7 +115,7 @@ MUTATIONS = {
     "subblock header": mutate_subblock_header,
     "subblock data": mutate_subblock_data,
     "metadata": mutate_metadata,
-    "truncated": mutate_truncate,
+    "truncated": partial(mutate_truncate, least=16),
 }
 
 
@@ -139,7 +140,6 @@ def judge_czi(job: dict) -> dict:
     """The child's verdict on one CZI (called by ``test_fuzz.judge`` for .czi files)."""
     import warnings
 
-    from napari_wsi_io import SlideReadError
     from napari_wsi_io._reader import read_slide
 
     path = job["path"]
@@ -148,16 +148,10 @@ def judge_czi(job: dict) -> dict:
             warnings.simplefilter("ignore")
             del read_slide(path)[:]  # metadata, contrast from the coarsest level, lazy levels
         levels, backend = read_planes(path)
-    except SlideReadError as exc:
-        if str(exc).startswith(f"cannot read {path}: ") and exc.reason:
-            return {"verdict": "clean error", "detail": exc.reason}
-        return {"verdict": "unclean error", "detail": f"badly formed message: {exc}"}
     except OverflowError as exc:
         return {"verdict": "accepted implausible size", "detail": str(exc)}
-    except MemoryError as exc:
-        return {"verdict": "memory", "detail": f"MemoryError {exc}"}
     except Exception as exc:
-        return {"verdict": "unclean error", "detail": f"{type(exc).__name__}: {exc}"}
+        return error_verdict(exc, path)
     originals = list(np.load(job["ref"]).values())
     same = len(levels) == len(originals) and all(np.array_equal(a, b) for a, b in zip(levels, originals))
     if same:
@@ -175,40 +169,15 @@ def make_fuzz_files(directory: Path, per_mutation: int = FILES_PER_MUTATION, see
         np.savez(ref, *read_planes(str(path))[0])
         data = path.read_bytes()
         originals[name] = (data, _layout(data), ref)
-    rng = np.random.default_rng(seed)
-    names, jobs = sorted(sources), []
-    for kind, mutate in MUTATIONS.items():
-        for i in range(per_mutation):
-            source = names[int(rng.integers(len(names)))]
-            original, layout, ref = originals[source]
-            data = bytearray(original)
-            what, intact = mutate(data, layout, rng)
-            path = directory / f"{kind.replace(' ', '-')}-{i:02d}-{source}.czi"
-            path.write_bytes(bytes(data))
-            job = {"path": str(path), "kind": kind, "source": str(sources[source]), "what": what, "intact": intact}
-            jobs.append({**job, "ref": str(ref)})
-    return jobs
+    return mutate_sources(directory, sources, originals, MUTATIONS, per_mutation, seed)
 
 
 def test_fuzzed_czis_give_pixels_or_a_clean_error(tmp_path, capsys):
     pytest.importorskip("pylibCZIrw")
     jobs = make_fuzz_files(tmp_path)
-    results = run_fuzz(jobs, tmp_path)
-    report = summarize(results).replace("TIFFs", "CZIs")
-    with capsys.disabled():
-        print("\n" + report)
-    failures = [r for r in results if r["verdict"] in FAILURES]
-    assert not failures, report
-    assert all(r.get("peak_rss_growth_mb", 0) < MAX_PEAK_GROWTH_MB for r in results), report
-    verdicts = Counter(r["verdict"] for r in results)
+    verdicts, report = check_results(run_fuzz(jobs, tmp_path), capsys, "CZIs")
     assert verdicts["clean error"] >= 20 and verdicts["ok (intact)"] >= 5, report
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "fuzz-czi-out").resolve()
-    per, seed = (int(a) for a in (sys.argv[2:4] + [FILES_PER_MUTATION, SEED][len(sys.argv[2:4]) :]))
-    start = time.perf_counter()
-    results = run_fuzz(make_fuzz_files(out, per, seed), out)
-    print(summarize(results).replace("TIFFs", "CZIs"))
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"{time.perf_counter() - start:.1f} s")
+    script(sys.argv[1:], make_fuzz_files, "fuzz-czi-out", FILES_PER_MUTATION, SEED, "CZIs")

@@ -311,20 +311,8 @@ def test_fuzzed_half_chroma_slides_give_correct_pixels_or_a_clean_error(tmp_path
     jobs = []
     for kind, count in FUZZ.items():
         for i in range(count):
-            data = bytearray(original)
-            what, intact = fuzz.MUTATIONS[kind](data, layout, rng)
             path = tmp_path / f"{kind.replace(' ', '-')}-{i:02d}.svs"
-            path.write_bytes(bytes(data))
-            jobs.append(
-                {
-                    "path": str(path),
-                    "kind": kind,
-                    "source": str(source),
-                    "what": what,
-                    "intact": intact,
-                    "ref": str(ref),
-                }
-            )
+            jobs.append(fuzz.write_mutant(path, kind, fuzz.MUTATIONS[kind], original, layout, rng, source, ref))
     results = fuzz.run_fuzz(jobs, tmp_path)
     report = fuzz.summarize(results)
     with capsys.disabled():

@@ -7,10 +7,8 @@ the new view (each one sliced by napari, each with its own tile).
 
 from __future__ import annotations
 
-import numpy as np
-
 from .canvas import FrameWatch
-from .reference import PATTERN, PatternLevel
+from .reference import add_pattern_copy, centre_pattern
 
 
 class _GroupEvents:
@@ -78,34 +76,12 @@ class GroupWatch(FrameWatch):
 
 def reference_group(viewer, group: LayerGroup, path: str) -> LayerGroup:
     """napari's own in-memory pyramid of each channel layer: same level shapes, dtype, chunks, colours."""
-    import dask.array as da
-
     from napari_wsi_io import open_slide
 
     layers = []
     with open_slide(path) as slide:
-        w0, h0 = slide.dimensions
-        side = min(PATTERN, w0, h0)
         for channel, layer in zip(slide.channels.channels, group.layers):
-            pattern = slide.plane((channel.index, 0, 0)).read_level(0, (w0 - side) // 2, (h0 - side) // 2, side, side)
-            levels = [
-                da.from_array(
-                    PatternLevel(np.asarray(pattern), level.shape), chunks=level.chunksize, asarray=False, fancy=False
-                )
-                for level in layer.data
-            ]
-            layers.append(
-                viewer.add_image(
-                    levels,
-                    multiscale=True,
-                    scale=layer.scale,
-                    translate=layer.translate,
-                    units=layer.units,
-                    contrast_limits=layer.contrast_limits,
-                    colormap=layer.colormap,
-                    blending=layer.blending,
-                    cache=False,
-                    name=f"in-memory {layer.name}",
-                )
-            )
+            pattern = centre_pattern(slide.plane((channel.index, 0, 0)), *slide.dimensions)
+            settings = {"units": layer.units, "colormap": layer.colormap, "blending": layer.blending}
+            layers.append(add_pattern_copy(viewer, layer, pattern, f"in-memory {layer.name}", **settings))
     return LayerGroup(layers)

@@ -61,16 +61,19 @@ class PatternLevel:
         return out
 
 
-def reference_layer(viewer, layer, path: str):
-    """The in-memory pyramid: the slide layer's level shapes, dtype, chunks, scale and settings."""
+def centre_pattern(image, w0: int, h0: int) -> np.ndarray:
+    """The ``PATTERN`` px square (or less, for a small slide) at the centre of level 0 of ``image`` (w0 x h0)."""
+    side = min(PATTERN, w0, h0)
+    return np.asarray(image.read_level(0, (w0 - side) // 2, (h0 - side) // 2, side, side))
+
+
+def add_pattern_copy(viewer, layer, pattern: np.ndarray, name: str, **settings):
+    """napari's own in-memory pyramid in ``layer``'s place: its level shapes, dtype, chunks, scale and contrast.
+
+    ``settings``: more of ``layer``'s own (``rgb``, ``colormap``, ...), passed to ``add_image``.
+    """
     import dask.array as da
 
-    from napari_wsi_io import open_slide
-
-    with open_slide(path, backend="cucim") as slide:
-        w0, h0 = slide.dimensions
-        side = min(PATTERN, w0, h0)
-        pattern = slide.read_level(0, (w0 - side) // 2, (h0 - side) // 2, side, side)
     levels = [
         da.from_array(PatternLevel(pattern, level.shape), chunks=level.chunksize, asarray=False, fancy=False)
         for level in layer.data
@@ -78,13 +81,22 @@ def reference_layer(viewer, layer, path: str):
     return viewer.add_image(
         levels,
         multiscale=True,
-        rgb=layer.rgb,
         scale=layer.scale,
         translate=layer.translate,
         contrast_limits=layer.contrast_limits,
         cache=False,
-        name="in-memory reference",
+        name=name,
+        **settings,
     )
+
+
+def reference_layer(viewer, layer, path: str):
+    """The in-memory pyramid of the slide layer."""
+    from napari_wsi_io import open_slide
+
+    with open_slide(path, backend="cucim") as slide:
+        pattern = centre_pattern(slide, *slide.dimensions)
+    return add_pattern_copy(viewer, layer, pattern, "in-memory reference", rgb=layer.rgb)
 
 
 def tile_equals_slide(layer, path: str) -> bool:

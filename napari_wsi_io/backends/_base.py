@@ -17,7 +17,7 @@ __all__ = ["Slide"]
 
 
 class Slide:
-    """Base class of all backends.  Subclasses implement ``_read``.
+    """Base class of all backends.  ``_read`` reads through the level's tiles unless a subclass overrides it.
 
     ``read_level`` takes level coordinates; ``read_region`` takes level-0
     coordinates like OpenSlide and cuCIM.  Reads are thread-safe.
@@ -186,7 +186,8 @@ class Slide:
         return out if self.samples > 1 else out[..., 0]
 
     def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
-        raise NotImplementedError
+        """Fill ``out`` from the level's tiles; a backend whose library reads regions itself overrides this."""
+        self.tiles[level].read_into(out, y, x)
 
     def _read_new(self, level: int, x: int, y: int, width: int, height: int) -> np.ndarray:
         """Read into a new array; backends that allocate their own output override this to skip a copy."""

@@ -231,6 +231,3 @@ class CziSlide(Slide):
 
     def __init__(self, path: str | os.PathLike, layout: CziLayout | None = None) -> None:
         super().__init__(path, layout or CziLayout(path))
-
-    def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
-        self.tiles[level].read_into(out, y, x)

@@ -195,6 +195,3 @@ class OpenSlideFileSlide(Slide):
 
     def __init__(self, path: str | os.PathLike, layout: OpenSlideLayout | None = None) -> None:
         super().__init__(path, layout or OpenSlideLayout(path))
-
-    def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
-        self.tiles[level].read_into(out, y, x)

@@ -54,7 +54,7 @@ class PlaneSlide(Slide):
 
     def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
         try:
-            self.tiles[level].read_into(out, y, x)
+            super()._read(level, x, y, out)
         except SlideReadError as exc:  # a damaged tile: say which channel it belongs to
             raise SlideReadError(self.path, f"{self.label}: {exc.reason}") from None
 

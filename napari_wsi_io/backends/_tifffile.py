@@ -8,8 +8,6 @@ predictors, 16-bit, strips), and raises on a corrupt tile.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._base import Slide
 
 __all__ = ["TifffileSlide"]
@@ -17,6 +15,3 @@ __all__ = ["TifffileSlide"]
 
 class TifffileSlide(Slide):
     backend = "tifffile"
-
-    def _read(self, level: int, x: int, y: int, out: np.ndarray) -> None:
-        self.tiles[level].read_into(out, y, x)

@@ -7,10 +7,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
+from ._child import stop_child, wait_until_answering
 from .latency import free_port
 
 __all__ = ["NginxServer", "nginx_available"]
@@ -86,27 +86,22 @@ class NginxServer:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self._proc.stderr.read().decode(errors='replace')[-500:]}")
+        def answered() -> bool:
             try:
                 urllib.request.urlopen(f"{self.url}/forbidden/", timeout=1)
             except urllib.error.HTTPError:
-                return  # the 403 answers: it is up
-            except OSError:
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError(f"nginx did not answer on port {self.port} within {self.start_timeout} s")
+                return True  # the 403 answers: it is up
+            return False
+
+        def exited() -> str:
+            return f"nginx exited: {self._proc.stderr.read().decode(errors='replace')[-500:]}"
+
+        if not wait_until_answering(self._proc, answered, self.start_timeout, 0.05, exited):
+            self.__exit__()
+            raise RuntimeError(f"nginx did not answer on port {self.port} within {self.start_timeout} s")
 
     def __exit__(self, *exc) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGQUIT)  # graceful: the master stops its workers
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+        stop_child(self._proc, signal.SIGQUIT)  # graceful: the master stops its workers
         if self._proc is not None and self._proc.stderr:
             self._proc.stderr.close()
         shutil.rmtree(self._prefix, ignore_errors=True)

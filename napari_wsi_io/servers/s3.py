@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
+from ._child import stop_child, wait_until_answering
 from .latency import free_port
 
 __all__ = ["MotoServer"]
@@ -37,26 +37,21 @@ class MotoServer:
             stderr=subprocess.DEVNULL,
             env=env,
         )
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError("moto's server exited (is moto[server] installed?)")
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
+
+        def answered() -> bool:
+            urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).close()
+            return True
+
+        def exited() -> str:
+            return "moto's server exited (is moto[server] installed?)"
+
+        if wait_until_answering(self._proc, answered, self.start_timeout, 0.1, exited):
+            return self
         self.__exit__()
         raise RuntimeError(f"moto's server did not answer within {self.start_timeout} s")
 
     def __exit__(self, *exc) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+        stop_child(self._proc)
 
     def client(self):
         import boto3

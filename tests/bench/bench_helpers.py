@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 
 from napari_wsi_io import open_slide
-from napari_wsi_io.bench import BenchResult, Progress, Record
+from napari_wsi_io.bench import BenchPlan, BenchResult, Progress, Record, run_plan
 
 
 def drain(gen) -> tuple[list[Progress], BenchResult]:
@@ -18,6 +18,11 @@ def drain(gen) -> tuple[list[Progress], BenchResult]:
             events.append(next(gen))
         except StopIteration as stop:
             return events, stop.value
+
+
+def run_bench(path, **options) -> BenchResult:
+    """The result of running ``BenchPlan(path, **options)`` to its end."""
+    return drain(run_plan(BenchPlan(str(path), **options)))[1]
 
 
 def level_sha256(path, level: int) -> str:

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from bench_helpers import drain
+from bench_helpers import drain, run_bench
 
 from napari_wsi_io import SlideReadError
 from napari_wsi_io.bench import BenchPlan, run_plan
@@ -82,15 +82,9 @@ def test_a_worker_error_stops_the_other_workers_and_frees_everything(corrupt_sli
 
 def test_a_normal_end_leaves_nothing_behind(bench_slide, leftovers):
     for sink in ("assemble", "zarr"):
-        plan = BenchPlan(
-            str(bench_slide),
-            levels=[1],
-            backends=["cucim"],
-            strategies=["processes", "cucim-batch"],
-            workers=[2],
-            sink=sink,
+        result = run_bench(
+            bench_slide, levels=[1], backends=["cucim"], strategies=["processes", "cucim-batch"], workers=[2], sink=sink
         )
-        _, result = drain(run_plan(plan))
         assert len(result.records) == 3
     leftovers.assert_none()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import psutil
 import pytest
-from bench_helpers import coverage, drain, level_sha256, measured
+from bench_helpers import coverage, drain, level_sha256, measured, run_bench
 
 from napari_wsi_io import SlideReadError
 from napari_wsi_io.bench import STRATEGIES, BenchPlan, run_plan
@@ -90,8 +90,8 @@ def test_progress_counts_every_task_and_ends_complete(assembled):
 def test_processes_write_one_shared_array_and_zarr_stores(bench_slide, leftovers):
     expected = level_sha256(bench_slide, 0)
     for sink in ("assemble", "zarr"):
-        plan = BenchPlan(
-            str(bench_slide),
+        result = run_bench(
+            bench_slide,
             levels=[0],
             backends=["tifffile"],
             strategies=["processes", "threads"],
@@ -99,7 +99,6 @@ def test_processes_write_one_shared_array_and_zarr_stores(bench_slide, leftovers
             workers=[2],
             sink=sink,
         )
-        _, result = drain(run_plan(plan))
         for r in measured(result):
             assert (r.checksum, r.max_abs_diff) == (expected, 0), (sink, r.label)
             assert (coverage(r) == 1).all()
@@ -113,8 +112,7 @@ def test_processes_write_one_shared_array_and_zarr_stores(bench_slide, leftovers
 
 
 def test_discard_keeps_no_pixels(bench_slide):
-    plan = BenchPlan(str(bench_slide), levels=[0], strategies=["threads", "cucim"], workers=[1, 2])
-    _, result = drain(run_plan(plan))
+    result = run_bench(bench_slide, levels=[0], strategies=["threads", "cucim"], workers=[1, 2])
     assert [(r.strategy, r.workers) for r in measured(result)] == [
         ("threads", 1),
         ("threads", 2),
@@ -125,23 +123,18 @@ def test_discard_keeps_no_pixels(bench_slide):
 
 
 def test_repeats_are_interleaved(bench_slide):
-    plan = BenchPlan(str(bench_slide), levels=[1, 0], strategies=["serial", "threads"], workers=[2], repeats=2)
-    _, result = drain(run_plan(plan))
+    result = run_bench(bench_slide, levels=[1, 0], strategies=["serial", "threads"], workers=[2], repeats=2)
     order = [(r.level, r.strategy, r.repeat) for r in result.records]
-    assert order == [
-        (1, "decode-limit", 0),
-        (1, "decode-limit", 1),
-        (1, "serial", 0),
-        (1, "threads", 0),
-        (1, "serial", 1),
-        (1, "threads", 1),
-        (0, "decode-limit", 0),
-        (0, "decode-limit", 1),
-        (0, "serial", 0),
-        (0, "threads", 0),
-        (0, "serial", 1),
-        (0, "threads", 1),
+    # Level by level in the plan's order; within a level the decode limit's repeats, then each repeat of every strategy.
+    each_level = [
+        ("decode-limit", 0),
+        ("decode-limit", 1),
+        ("serial", 0),
+        ("threads", 0),
+        ("serial", 1),
+        ("threads", 1),
     ]
+    assert order == [(level, strategy, repeat) for level in (1, 0) for strategy, repeat in each_level]
     assert max(r.fraction_of_limit for r in result.records if r.strategy == "decode-limit") == 1.0
     assert result.machine["cores"] >= 1 and result.slide["level_dimensions"][0] == [2000, 1500]
 
@@ -196,15 +189,14 @@ def test_strategy_table_names_the_strategies():
 
 
 def test_grayscale_16_bit_levels_are_measured(slides):
-    plan = BenchPlan(
-        str(slides["gray16"]),
+    result = run_bench(
+        slides["gray16"],
         levels=[0],
         backends=["cucim", "tifffile"],
         strategies=["threads"],
         workers=[2],
         sink="assemble",
     )
-    _, result = drain(run_plan(plan))
     (record,) = measured(result)
     assert record.backend == "tifffile" and record.checksum == level_sha256(slides["gray16"], 0)
     assert "tifffile codec" in result.records[0].note

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bench_helpers import drain
+from bench_helpers import run_bench
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from napari_wsi_io.bench import BenchPlan, run_plan
 from napari_wsi_io.bench.plots import (
     plot_backends,
     plot_summary,
@@ -19,15 +18,14 @@ from napari_wsi_io.bench.records import best_records
 
 @pytest.fixture(scope="module")
 def records(bench_slide):
-    plan = BenchPlan(
-        str(bench_slide),
+    return run_bench(
+        bench_slide,
         levels=[1, 0],
         backends=["cucim", "tifffile", "openslide"],
         strategies=["serial", "threads", "cucim"],
         workers=[1, 2],
         repeats=2,
-    )
-    return drain(run_plan(plan))[1].records
+    ).records
 
 
 @pytest.fixture

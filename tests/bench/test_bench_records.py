@@ -4,16 +4,16 @@ import csv
 import json
 
 import pytest
-from bench_helpers import drain
+from bench_helpers import run_bench
 
-from napari_wsi_io.bench import BenchPlan, load_json, run_plan, save_csv, save_json, summary
+from napari_wsi_io.bench import load_json, save_csv, save_json, summary
 from napari_wsi_io.bench.records import best_records
 
 
 @pytest.fixture(scope="module")
 def result(bench_slide):
-    plan = BenchPlan(
-        str(bench_slide),
+    return run_bench(
+        bench_slide,
         levels=[1, 0],
         backends=["cucim", "openslide"],
         strategies=["serial", "threads"],
@@ -21,7 +21,6 @@ def result(bench_slide):
         sink="assemble",
         repeats=2,
     )
-    return drain(run_plan(plan))[1]
 
 
 def test_json_round_trip_keeps_every_record_and_task(result, tmp_path):
@@ -82,5 +81,5 @@ def test_best_records_keep_the_fastest_repeat(result):
 
 
 def test_summary_without_openslide_has_no_speedup(bench_slide):
-    _, result = drain(run_plan(BenchPlan(str(bench_slide), levels=[1], strategies=["threads"], workers=[2])))
+    result = run_bench(bench_slide, levels=[1], strategies=["threads"], workers=[2])
     assert summary(result)["speedup_vs_openslide"] is None

@@ -156,16 +156,32 @@ def test_subblocks_decode_to_the_stored_pixels_for_the_decode_limit(czi_slides, 
         os.close(fd)
 
 
-def test_a_czi_with_several_scenes_shows_the_first_and_names_the_others(tmp_path):
+@pytest.mark.parametrize("rgb", [False, True], ids=["fluorescence", "brightfield"])
+def test_a_czi_with_several_scenes_shows_every_scene_in_place(tmp_path, rgb):
+    """Scenes (an Axioscan's tissue sections) are composed where they lie, the glass between them background."""
+    import warnings
+
     from pylibCZIrw import czi as pyczi
 
     path = str(tmp_path / "scenes.czi")
-    first = np.full((256, 384), 1000, np.uint16)
+    if rgb:  # BGR24, stored B, G, R
+        first = np.broadcast_to(np.array([10, 120, 230], np.uint8), (256, 384, 3))
+        second = np.broadcast_to(np.array([200, 60, 5], np.uint8), (200, 256, 3))
+        glass = 255
+    else:
+        first, second, glass = np.full((256, 384, 1), 1000, np.uint16), np.full((200, 256, 1), 2000, np.uint16), 0
     with pyczi.create_czi(path, exist_ok=True) as w:
-        w.write(first[..., None], location=(0, 0), plane={"C": 0}, scene=0)
-        w.write(np.full((256, 256, 1), 2000, np.uint16), location=(1000, 0), plane={"C": 0}, scene=1)
-    with pytest.warns(UserWarning, match=r"holds 2 scenes \(0, 1\); only scene 0 is shown"):
+        w.write(np.ascontiguousarray(first), location=(-500, 100), plane={"C": 0}, scene=0)
+        w.write(np.ascontiguousarray(second), location=(1000, 400), plane={"C": 0}, scene=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left out, nothing to warn about
         slide = open_slide(path)
     with slide:
-        assert slide.dimensions == (384, 256)
-        np.testing.assert_array_equal(slide.read_region((0, 0), 0, (384, 256)).reshape(first.shape), first)
+        assert slide.dimensions == (1756, 500)
+        assert slide.properties["zeiss.scenes"] == "0: 0,0,384x256; 1: 1500,300,256x200"
+        want = np.full((500, 1756, first.shape[-1]), glass, first.dtype)
+        want[:256, :384], want[300:, 1500:] = first, second
+        if rgb:
+            want = want[..., ::-1]
+        got = slide.read_region((0, 0), 0, (1756, 500))
+        np.testing.assert_array_equal(got.reshape(want.shape), want)

@@ -7,7 +7,9 @@ the pyramid subblocks where the scanner wrote them, else the full-resolution one
 are the stored pyramid's zooms, and where there is none (or below its coarsest) halvings down to 1024 px,
 which libCZI computes when a view asks for them: a gigapixel CZI opens at once.
 
-Level 0 is the first scene's full-resolution bounding box.  A brightfield slide is one RGB plane (libCZI
+Level 0 is the full-resolution bounding box of every scene (the tissue sections an Axioscan finds), with
+the glass between them as background (white for brightfield, black for fluorescence), as ZEN shows the slide;
+``properties["zeiss.scenes"]`` gives each scene's box in level-0 pixels.  A brightfield slide is one RGB plane (libCZI
 hands back B, G, R: reversed here); a fluorescence slide is a ``ChannelLayout`` of grey planes read as
 ``PlaneSlide``s.  libCZI's reads are thread-safe and release the GIL (two threads read twice as fast).
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -67,30 +68,33 @@ _MAX_SIDE = 1 << 20  # px: a 1 Mpx-wide scan
 _MIN_COVER = 0.01  # of the box a scene's subblocks cover: less, and a subblock's position is damaged
 
 
-def _scene_box(path: str, entries: list[DirectoryEntry]) -> tuple[int, int, int, int, int | None]:
-    """(x, y, width, height, scene) of the first scene's full-resolution subblocks, checked to be plausible;
-    a warning names the scenes left out."""
-    scenes = sorted({e.index("S") for e in entries if "S" in e.dims and e.zoom == 1})
-    scene = scenes[0] if scenes else None
-    if len(scenes) > 1:  # never a scene left out without a word
-        warnings.warn(
-            f"{path}: the CZI holds {len(scenes)} scenes ({', '.join(map(str, scenes))}); only scene {scene} is shown",
-            UserWarning,
-            stacklevel=4,
-        )
-    full = [e for e in entries if e.zoom == 1 and (scene is None or e.index("S") == scene)]
-    x0 = min(e.dims["X"][0] for e in full)
-    y0 = min(e.dims["Y"][0] for e in full)
-    x1 = max(e.dims["X"][0] + e.dims["X"][1] for e in full)
-    y1 = max(e.dims["Y"][0] + e.dims["Y"][1] for e in full)
-    width, height = x1 - x0, y1 - y0
+def _scenes_box(path: str, entries: list[DirectoryEntry]) -> tuple[int, int, int, int, dict]:
+    """(x, y, width, height, {scene: (x, y, width, height)}) of the full-resolution subblocks: the box of every
+    scene together, as ZEN shows a slide (the glass between them is background), each box checked to be plausible.
+    """
+    full = [e for e in entries if e.zoom == 1]
     plane = (full[0].index("C"), full[0].index("T"), full[0].index("Z"))
-    cover = sum(e.dims["X"][1] * e.dims["Y"][1] for e in full if (e.index("C"), e.index("T"), e.index("Z")) == plane)
+    by_scene: dict = {}
+    for e in full:
+        by_scene.setdefault(e.index("S") if "S" in e.dims else None, []).append(e)
+    boxes = {scene: _box(path, blocks, plane) for scene, blocks in sorted(by_scene.items(), key=lambda kv: kv[0] or 0)}
+    x0, y0, width, height = _box(path, full, plane)
+    return x0, y0, width, height, boxes
+
+
+def _box(path: str, blocks: list[DirectoryEntry], plane: tuple) -> tuple[int, int, int, int]:
+    """(x, y, width, height) around ``blocks``; an error where one plane of them covers too little of it."""
+    x0 = min(e.dims["X"][0] for e in blocks)
+    y0 = min(e.dims["Y"][0] for e in blocks)
+    x1 = max(e.dims["X"][0] + e.dims["X"][1] for e in blocks)
+    y1 = max(e.dims["Y"][0] + e.dims["Y"][1] for e in blocks)
+    width, height = x1 - x0, y1 - y0
+    cover = sum(e.dims["X"][1] * e.dims["Y"][1] for e in blocks if (e.index("C"), e.index("T"), e.index("Z")) == plane)
     if max(width, height) > _MAX_SIDE or cover < _MIN_COVER * width * height:
         raise SlideReadError(
             path, f"damaged CZI: subblocks {width}x{height} px apart (a subblock's position is damaged)"
         )
-    return x0, y0, width, height, scene
+    return x0, y0, width, height
 
 
 def _factors(entries: list[DirectoryEntry], width: int, height: int) -> list[int]:
@@ -123,10 +127,14 @@ class CziLayout:
         self._doc = _open_libczi(self.path)
         self._lock = threading.Lock()  # closing while a worker reads is not safe; reads are
         self._readers, self._closed = 0, False
-        self.x0, self.y0, width, height, self.scene = _scene_box(self.path, entries)
+        self.x0, self.y0, width, height, self.scenes = _scenes_box(self.path, entries)
         self.factors = _factors([e for e in entries if _plane_of(e, self.meta) == self.first_plane], width, height)
         self.size = (width, height)
         self.mpp, self.properties = self.meta.mpp, {**self.meta.properties, "napari_wsi_io.vendor": self.vendor}
+        if len(self.scenes) > 1:
+            self.properties["zeiss.scenes"] = "; ".join(
+                f"{scene}: {x - self.x0},{y - self.y0},{w}x{h}" for scene, (x, y, w, h) in self.scenes.items()
+            )
         self.associated_pages: dict[str, Any] = {}
         self.plane_levels = {key: self._plane_tiles(key) for key in self.meta.plane_keys}
         self.levels = self.level_pages = self.plane_levels[self.first_plane]
@@ -173,7 +181,7 @@ class CziLayout:
             pixels = self._doc.read(
                 roi=roi,
                 plane=self.meta.plane_coords(tiles.plane),
-                scene=self.scene,
+                scene=None,  # every scene, composed in place
                 zoom=1.0 / f if f > 1 else None,
                 background_pixel=(1.0, 1.0, 1.0) if tiles.samples == 3 else (0.0, 0.0, 0.0),
             )

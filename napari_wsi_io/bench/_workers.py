@@ -98,9 +98,19 @@ def stop_processes(procs: list, conns: list, grace: float) -> None:
 
 
 def work(
-    worker: int, path: str, backend: str, level: int, tasks: list, sink_spec: tuple, conn, colour: str = "raw"
+    worker: int,
+    path: str,
+    backend: str,
+    level: int,
+    tasks: list,
+    sink_spec: tuple,
+    conn,
+    colour: str = "raw",
+    in_flight: int = 0,
 ) -> None:
     """Open the slide once, wait for "go", read ``tasks`` [(index, region)], report each on ``conn``.
+
+    ``in_flight``: a URL's requests in flight, as the parent's configuration has them (0: the default).
 
     Messages: ("ready",), ("task", index, start, end), ("done",), ("error", exception).
     The parent sends "go" to start the clock and "stop" to cancel.
@@ -113,6 +123,8 @@ def work(
         from .sinks import attach
 
         slide = open_cpu(path, backend, colour)
+        if in_flight and slide.is_remote:
+            slide.source.in_flight = in_flight
         read = region_reader(slide, level)
         sink = attach(sink_spec)
         if sink.kind == "assemble":  # fault in this worker's part of the shared array before the clock starts

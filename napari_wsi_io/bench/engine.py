@@ -27,7 +27,6 @@ thread), ``reference`` (the pixel check), ``sinks``, ``records`` (results and fi
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Generator
@@ -194,9 +193,9 @@ class _Run:
 
 
 def _set_in_flight(slide: Slide, requests: int) -> None:
-    """A URL's configuration starts from nothing fetched, with ``requests`` in flight (worker processes too)."""
+    """A URL's configuration starts from nothing fetched, with ``requests`` in flight (worker processes are
+    given the slide's number when they start)."""
     if not requests or not slide.is_remote:
         return
     slide.source.in_flight = requests
     slide.source.cache.clear()
-    os.environ["NAPARI_WSI_IO_REMOTE_REQUESTS"] = str(requests)  # read by the slides worker processes open

@@ -110,7 +110,10 @@ def run_processes(job: Job) -> None:
                 proc = ctx.Process(
                     target=_workers.work,
                     args=(w, job.slide.path, job.slide.backend, job.level, shares[w], job.sink.spec(), child),
-                    kwargs={"colour": job.slide.colour},
+                    kwargs={
+                        "colour": job.slide.colour,
+                        "in_flight": job.slide.source.in_flight if job.slide.is_remote else 0,
+                    },
                     name=f"wsi-bench-{w}",
                     daemon=True,
                 )

@@ -92,3 +92,32 @@ def test_cli_info_on_a_url(url, capsys):
     assert main(["info", url("svs")]) == 0
     out = capsys.readouterr().out
     assert url("svs") in out and "tifffile" in out and "4000" in out
+
+
+def test_bench_over_a_url_gives_worker_processes_its_requests_in_flight(url, served, monkeypatch):
+    """Each configuration's requests in flight reach the spawned workers with the slide, not through the
+    environment: nothing of it is left in ``os.environ`` afterwards."""
+    import os
+
+    from napari_wsi_io.bench import BenchPlan, run_plan
+
+    monkeypatch.delenv("NAPARI_WSI_IO_REMOTE_REQUESTS", raising=False)
+    plan = BenchPlan(
+        url("svs"),
+        levels=[2],
+        backends=["tifffile"],
+        strategies=["processes"],
+        workers=[2],
+        in_flight=[1, 4],
+        sink="assemble",
+    )
+    gen = run_plan(plan)
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        result = stop.value
+    records = [r for r in result.records if r.strategy == "processes"]
+    assert sorted(r.in_flight for r in records) == [1, 4]
+    assert [r.max_abs_diff for r in records] == [0, 0]  # the workers' pixels equal the reference read
+    assert "NAPARI_WSI_IO_REMOTE_REQUESTS" not in os.environ

@@ -31,10 +31,8 @@ def _subblocks(job: Job) -> list:
         (
             e
             for e in layout.entries
-            if round(1 / e.zoom) == use
-            and meta.plane_key(e.index("C"), e.index("T"), e.index("Z")) in keys
-            and (layout.scene is None or e.index("S") == layout.scene)
-        ),
+            if round(1 / e.zoom) == use and meta.plane_key(e.index("C"), e.index("T"), e.index("Z")) in keys
+        ),  # every scene's: a level shows them all
         key=lambda e: (e.dims["Y"][0], e.dims["X"][0]),
     )
 

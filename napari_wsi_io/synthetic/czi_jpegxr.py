@@ -4,8 +4,10 @@ pylibCZIrw's writer refuses CZI compression mode 4 ("JpgXr": "An unsupported com
 specified"), so ``with_jpegxr_subblocks`` rebuilds a written file segment by segment: every raw subblock's
 pixels encoded losslessly with imagecodecs (level 1.0, checked by decoding them back), compression 4 in the
 subblock's own entry and in the directory, every segment moved up and every file position (file header,
-directory entries, the subblocks' own entries, attachment entries) pointed at its new place.  The DELETED
-segments (a directory that ``add_pyramid`` replaced) are dropped.
+directory entries, the subblocks' own entries, attachment entries) pointed at its new place.  The other
+segments keep their bytes, the DELETED ones (a directory that ``add_pyramid`` replaced) too, so the file's
+layout stays the raw file's: what follows the metadata is still a DELETED segment (the CZI fuzz test flips
+bits a little past a short metadata XML and expects the pixels intact).
 
 libCZI (pylibCZIrw 6.1) decodes JPEG XR only where its pixel format is the subblock's pixel type: 8bppGray,
 16bppGray, 24bppBGR for Bgr24 and 48bppRGB for Bgr48; any other is "unsupported pixel type" or "pixel type
@@ -141,7 +143,7 @@ def _fix_positions(segment: _Segment, moved: dict[int, int]) -> None:
 def with_jpegxr_subblocks(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Write ``src`` (a CZI with raw subblocks, as pylibCZIrw writes it) to ``dst`` with every subblock
     JPEG XR-compressed losslessly (CZI compression 4), as a Zeiss scanner stores it."""
-    segments = [s for s in _segments(Path(src).read_bytes()) if s.kind != b"DELETED"]
+    segments = _segments(Path(src).read_bytes())
     moved, position = {}, 0
     for segment in segments:
         if segment.kind == b"ZISRAWSUBBLOCK":

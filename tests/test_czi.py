@@ -21,7 +21,8 @@ KINDS = {
     "fluo": (2048, 2048, np.uint16, 2, 3, 0.325),
     "fluo-zstd": (3000, 2000, np.uint16, 1, 1, 0.325),
 }
-JPEGXR = {"bgr24-jxr": "bgr24", "fluo-jxr": "fluo"}  # a JPEG XR file -> the raw one it was rewritten from
+# A JPEG XR file -> the raw one it was rewritten from.
+JPEGXR = {"bgr24-jxr": "bgr24", "bgr48-jxr": "bgr48", "fluo-jxr": "fluo"}
 KINDS.update({jxr: KINDS[raw] for jxr, raw in JPEGXR.items()})
 NAMES, COLOURS = ["DAPI", "FITC", "TRITC"], ["#0000ff", "#00ff00", "#ff0000"]
 
@@ -39,7 +40,7 @@ def _expected(kind: str, x, y, w, h, level: int, c: int = 0, z: int = 0) -> np.n
     return expected_channel(x, y, w, h, c, z, dtype, **args)
 
 
-@pytest.mark.parametrize("kind", ["bgr24", "bgr48", "bgr24-jxr"])
+@pytest.mark.parametrize("kind", ["bgr24", "bgr48", "bgr24-jxr", "bgr48-jxr"])
 def test_brightfield_czi_is_one_rgb_layer_in_rgb_order(czi_slides, kind):
     width, height, dtype, stored, _, mpp = KINDS[kind]
     assert callable(napari_get_reader(str(czi_slides[kind])))
@@ -175,10 +176,10 @@ def _decoded(path) -> list:
 @pytest.mark.parametrize("kind", sorted(JPEGXR))
 def test_jpegxr_czi_stores_every_subblock_as_jpegxr_that_decodes_to_the_raw_pixels(czi_slides, kind):
     """Compression 4 in every entry, the pyramid subblocks' too; the decode limit's imagecodecs decode gives the
-    raw file's stored pixels (B, G, R for colour), subblock by subblock."""
+    raw file's stored pixels (B, G, R for colour, 8 and 16 bits), subblock by subblock."""
     raw, jxr = _decoded(czi_slides[JPEGXR[kind]]), _decoded(czi_slides[kind])
     assert {e.compression for e, _ in raw} == {0} and {e.compression for e, _ in jxr} == {4}
-    assert any(e.zoom < 1 for e, _ in jxr) and len(jxr) == len(raw)
+    assert any(e.zoom < 1 for e, _ in jxr) == (kind != "bgr48-jxr") and len(jxr) == len(raw)  # pyramid tiles too
     for (a, pixels_a), (b, pixels_b) in zip(raw, jxr):
         assert (b.pixel_type, b.pyramid_type, b.dims) == (a.pixel_type, a.pyramid_type, a.dims)
         np.testing.assert_array_equal(pixels_b, pixels_a)

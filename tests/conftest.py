@@ -140,15 +140,20 @@ def channel_slides(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def czi_slides(tmp_path_factory) -> dict[str, Path]:
-    """Zeiss CZI files written by Zeiss's pylibCZIrw (what each holds: ``synthetic.czi.expected_*``)."""
+    """Zeiss CZI files written by Zeiss's pylibCZIrw (what each holds: ``synthetic.czi.expected_*``); the
+    "-jxr" ones are "bgr24", "bgr48" and "fluo" with every subblock JPEG XR, as Zeiss's scanners store them."""
     pytest.importorskip("pylibCZIrw")
     from napari_wsi_io.synthetic.czi import write_czi_brightfield, write_czi_fluorescence
+    from napari_wsi_io.synthetic.czi_jpegxr import with_jpegxr_subblocks
 
     d = tmp_path_factory.mktemp("czi")
     zstd = "zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack"
-    return {
+    files = {
         "bgr24": write_czi_brightfield(d / "bgr24.czi", 3001, 2003, origin=(-5000, 1200), pyramid=True),
         "bgr48": write_czi_brightfield(d / "bgr48.czi", 2048, 1536, dtype=np.uint16),
         "fluo": write_czi_fluorescence(d / "fluo.czi", 2048, 2048, z_count=3, pyramid=True),
         "fluo-zstd": write_czi_fluorescence(d / "fluo-zstd.czi", 3000, 2000, compression=zstd),
     }
+    for kind in ("bgr24", "bgr48", "fluo"):
+        files[f"{kind}-jxr"] = with_jpegxr_subblocks(files[kind], d / f"{kind}-jxr.czi")
+    return files

@@ -21,6 +21,9 @@ KINDS = {
     "fluo": (2048, 2048, np.uint16, 2, 3, 0.325),
     "fluo-zstd": (3000, 2000, np.uint16, 1, 1, 0.325),
 }
+# A JPEG XR file -> the raw one it was rewritten from.
+JPEGXR = {"bgr24-jxr": "bgr24", "bgr48-jxr": "bgr48", "fluo-jxr": "fluo"}
+KINDS.update({jxr: KINDS[raw] for jxr, raw in JPEGXR.items()})
 NAMES, COLOURS = ["DAPI", "FITC", "TRITC"], ["#0000ff", "#00ff00", "#ff0000"]
 
 
@@ -37,7 +40,7 @@ def _expected(kind: str, x, y, w, h, level: int, c: int = 0, z: int = 0) -> np.n
     return expected_channel(x, y, w, h, c, z, dtype, **args)
 
 
-@pytest.mark.parametrize("kind", ["bgr24", "bgr48"])
+@pytest.mark.parametrize("kind", ["bgr24", "bgr48", "bgr24-jxr", "bgr48-jxr"])
 def test_brightfield_czi_is_one_rgb_layer_in_rgb_order(czi_slides, kind):
     width, height, dtype, stored, _, mpp = KINDS[kind]
     assert callable(napari_get_reader(str(czi_slides[kind])))
@@ -53,7 +56,7 @@ def test_brightfield_czi_is_one_rgb_layer_in_rgb_order(czi_slides, kind):
             np.testing.assert_array_equal(got, _expected(kind, x, y, rw, rh, level))
 
 
-@pytest.mark.parametrize("kind", ["fluo", "fluo-zstd"])
+@pytest.mark.parametrize("kind", ["fluo", "fluo-zstd", "fluo-jxr"])
 def test_fluorescence_czi_is_a_layer_per_channel(czi_slides, kind):
     width, height, dtype, stored, z, mpp = KINDS[kind]
     layers = read_slide(czi_slides[kind])
@@ -134,7 +137,7 @@ def test_czi_naming_more_channels_than_stored_shows_the_rest_and_says_so(tmp_pat
     assert [m["name"] for _, m, _ in layers] == ["DAPI", "FITC"]
 
 
-@pytest.mark.parametrize("kind", ["fluo-zstd", "bgr24"])
+@pytest.mark.parametrize("kind", ["fluo-zstd", "bgr24", "fluo-jxr", "bgr24-jxr"])
 def test_subblocks_decode_to_the_stored_pixels_for_the_decode_limit(czi_slides, kind):
     """The benchmark's decode limit decodes each subblock with imagecodecs (zstd with libCZI's hi-lo bytes)."""
     import os
@@ -147,13 +150,74 @@ def test_subblocks_decode_to_the_stored_pixels_for_the_decode_limit(czi_slides, 
         for entry in [e for e in _entries(path) if e.zoom == 1][:4]:
             pixels = decode_subblock(entry, subblock_data(path, fd, entry))
             (x, _, w), (y, _, h) = entry.dims["X"], entry.dims["Y"]
-            if kind == "bgr24":
+            if kind.startswith("bgr24"):
                 want = expected_rgb(x + 5000, y - 1200, w, h)[..., ::-1]  # stored B, G, R; the scene at (-5000, 1200)
             else:
-                want = expected_channel(x, y, w, h, entry.index("C"))[..., None]
+                want = expected_channel(x, y, w, h, entry.index("C"), entry.index("Z"))[..., None]
             np.testing.assert_array_equal(pixels, want)
     finally:
         os.close(fd)
+
+
+def _decoded(path) -> list:
+    """Every subblock's directory entry and its pixels as the decode limit decodes them."""
+    import os
+
+    from napari_wsi_io.backends._czi_directory import read_directory
+    from napari_wsi_io.backends._czi_subblocks import decode_subblock, subblock_data
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return [(e, decode_subblock(e, subblock_data(str(path), fd, e))) for e in read_directory(str(path), fd)]
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("kind", sorted(JPEGXR))
+def test_jpegxr_czi_stores_every_subblock_as_jpegxr_that_decodes_to_the_raw_pixels(czi_slides, kind):
+    """Compression 4 in every entry, the pyramid subblocks' too; the decode limit's imagecodecs decode gives the
+    raw file's stored pixels (B, G, R for colour, 8 and 16 bits), subblock by subblock."""
+    raw, jxr = _decoded(czi_slides[JPEGXR[kind]]), _decoded(czi_slides[kind])
+    assert {e.compression for e, _ in raw} == {0} and {e.compression for e, _ in jxr} == {4}
+    assert any(e.zoom < 1 for e, _ in jxr) == (kind != "bgr48-jxr") and len(jxr) == len(raw)  # pyramid tiles too
+    for (a, pixels_a), (b, pixels_b) in zip(raw, jxr):
+        assert (b.pixel_type, b.pyramid_type, b.dims) == (a.pixel_type, a.pyramid_type, a.dims)
+        np.testing.assert_array_equal(pixels_b, pixels_a)
+
+
+def _crop(array, rgb: bool, x: int, y: int, w: int, h: int) -> np.ndarray:
+    """Region (x, y, w, h) of a layer's level: (y, x, 3) for RGB, (..., y, x) for a channel."""
+    return np.asarray(array[y : y + h, x : x + w] if rgb else array[..., y : y + h, x : x + w])
+
+
+@pytest.mark.parametrize("kind", sorted(JPEGXR))
+def test_jpegxr_czi_reads_as_the_raw_file_it_was_made_from(czi_slides, kind):
+    """libCZI decodes the JPEG XR subblocks losslessly: open_slide and npe2.read give the raw file's pixels,
+    levels, names and colours, at level 0 and the coarsest level of every plane."""
+    import npe2
+
+    raw_path, jxr_path = czi_slides[JPEGXR[kind]], czi_slides[kind]
+    with open_slide(raw_path) as raw, open_slide(jxr_path) as jxr:
+        assert jxr.backend == raw.backend == "czi"
+        assert jxr.level_dimensions == raw.level_dimensions and jxr.layout.factors == raw.layout.factors
+        for key in list(raw.layout.plane_levels) if raw.channels else [None]:
+            a, b = (s if key is None else s.plane(key) for s in (raw, jxr))
+            for level in (0, a.level_count - 1):
+                for x, y, w, h in _regions(*a.level_dimensions[level]):
+                    np.testing.assert_array_equal(b.read_level(level, x, y, w, h), a.read_level(level, x, y, w, h))
+    npe2.PluginManager.instance().discover()
+    layers = [npe2.read([str(p)], stack=False, plugin_name="napari-wsi-io") for p in (raw_path, jxr_path)]
+    assert len(layers[1]) == len(layers[0])
+    for (a, meta_a, _), (b, meta_b, _) in zip(*layers):
+        for key in ("colormap", "rgb", "scale", "contrast_limits", "blending"):
+            assert meta_b.get(key) == meta_a.get(key), key
+        rgb = meta_a["rgb"]
+        assert (meta_a["name"], meta_b["name"]) == ((raw_path.stem, jxr_path.stem) if rgb else (meta_a["name"],) * 2)
+        assert [level.shape for level in b] == [level.shape for level in a]
+        for level in (0, len(a) - 1):
+            h, w = a[level].shape[:2] if rgb else a[level].shape[-2:]
+            for region in _regions(w, h):
+                np.testing.assert_array_equal(_crop(b[level], rgb, *region), _crop(a[level], rgb, *region))
 
 
 @pytest.mark.parametrize("rgb", [False, True], ids=["fluorescence", "brightfield"])

@@ -35,10 +35,11 @@ _ENTRY, _DIM = struct.Struct("<2siqiiBB4si"), struct.Struct("<4siifi")
 
 def make_sources(directory: Path) -> dict[str, Path]:
     from napari_wsi_io.synthetic.czi import write_czi_brightfield, write_czi_fluorescence
+    from napari_wsi_io.synthetic.czi_jpegxr import with_jpegxr_subblocks
 
     directory.mkdir(parents=True, exist_ok=True)
     zstd = "zstd1:ExplicitLevel=1;PreProcess=HiLoByteUnpack"
-    return {
+    sources = {
         "bgr24": write_czi_brightfield(
             directory / "src-bgr24.czi", 700, 500, tile=256, origin=(-300, 40), pyramid=True
         ),
@@ -47,6 +48,9 @@ def make_sources(directory: Path) -> dict[str, Path]:
         ),
         "fluo-zstd": write_czi_fluorescence(directory / "src-fluo-zstd.czi", 500, 300, tile=256, compression=zstd),
     }
+    for kind in ("bgr24", "fluo"):  # libCZI's JPEG XR decoder meets the damaged subblocks too
+        sources[f"{kind}-jxr"] = with_jpegxr_subblocks(sources[kind], directory / f"src-{kind}-jxr.czi")
+    return sources
 
 
 # -- where things are in a CZI --

@@ -53,6 +53,8 @@ def decode_subblock(entry: DirectoryEntry, data: bytes) -> np.ndarray:
         pixels = np.frombuffer(data, dtype, width * height * samples).copy()
     elif mode in (1, 4):
         pixels = (imagecodecs.jpeg8_decode if mode == 1 else imagecodecs.jpegxr_decode)(data)
+        if mode == 4 and samples == 3:
+            pixels = pixels[..., ::-1]  # imagecodecs gives JPEG XR colour as R, G, B; a CZI stores B, G, R
     elif mode in (5, 6):
         stream, hilo = _zstd1(data) if mode == 6 else (data, False)
         raw = np.frombuffer(imagecodecs.zstd_decode(stream), np.uint8)

@@ -7,6 +7,8 @@ Writers, one module per layout (each returns the path it wrote):
 - ``aperio``: ``write_aperio_j2k``, an SVS with JPEG 2000 tiles, and the SVS pages both SVS share.
 - ``ndpi``: ``write_ndpi``, Hamamatsu NDPI (one JPEG strip with restart markers per level).
 - ``scn``, ``bif``, ``philips``: ``write_scn``, ``write_bif``, ``write_philips`` (Leica, Ventana, Philips TIFF).
+- ``czi``: ``write_czi_brightfield``, ``write_czi_fluorescence`` (Zeiss CZI, written by pylibCZIrw);
+  ``czi_jpegxr``: ``with_jpegxr_subblocks``, a copy whose subblocks are JPEG XR, as Zeiss's scanners store them.
 - ``icc``: ICC profiles made from numbers (``adobe_rgb_profile``) and ``with_icc_profile``, a copy of a slide
   that embeds one (TIFF tag or Philips XML).
 

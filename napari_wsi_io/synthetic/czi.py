@@ -5,7 +5,7 @@ recomputed (``expected_rgb``, ``expected_channel``) and a misplaced tile, a swap
 up all show.  Facts about pylibCZIrw 6.1 the writers rely on: ``write`` infers the pixel type from the array
 ((h, w, 3) uint8 -> Bgr24, uint16 -> Bgr48, (h, w, 1) -> Gray8/16) and stores the last axis as B, G, R;
 ``write_metadata``'s scale is in metres; display colours are written as ``#AARRGGBB``.  pylibCZIrw cannot
-write pyramid subblocks: ``_czi_pyramid.add_pyramid`` appends them.
+write pyramid subblocks: ``_czi_pyramid.add_pyramid`` appends them; nor JPEG XR: ``czi_jpegxr`` rewrites a file so.
 """
 
 from __future__ import annotations

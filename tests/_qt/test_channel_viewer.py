@@ -69,11 +69,12 @@ def test_z_stack_has_a_slider_and_shows_the_chosen_plane(make_napari_viewer, cha
     np.testing.assert_array_equal(raw, tile[: raw.shape[0], : raw.shape[1]])
 
 
-def test_czi_fluorescence_and_brightfield_in_the_viewer(make_napari_viewer, czi_slides, qtbot):
+@pytest.mark.parametrize("stored", ["", "-jxr"], ids=["raw", "jpegxr"])
+def test_czi_fluorescence_and_brightfield_in_the_viewer(make_napari_viewer, czi_slides, qtbot, stored):
     from napari_wsi_io.synthetic.czi import expected_channel, expected_rgb
 
     viewer = make_napari_viewer(show=True)
-    layers = viewer.open(str(czi_slides["fluo"]), plugin="napari-wsi-io")
+    layers = viewer.open(str(czi_slides[f"fluo{stored}"]), plugin="napari-wsi-io")
     assert [layer.name for layer in layers] == ["DAPI", "FITC", "TRITC"]
     assert [_colour(layer) for layer in layers] == [(0, 0, 255), (0, 255, 0), (255, 0, 0)]
     assert viewer.dims.nsteps[0] == 3 and tuple(layers[0].scale) == pytest.approx((1.5, 0.325, 0.325))
@@ -85,7 +86,7 @@ def test_czi_fluorescence_and_brightfield_in_the_viewer(make_napari_viewer, czi_
             want = expected_channel(300, 100, 64, 64, c, 2, width=2048, height=2048, level=level)
             np.testing.assert_array_equal(got, want)
     viewer.layers.clear()
-    (layer,) = viewer.open(str(czi_slides["bgr24"]), plugin="napari-wsi-io")
+    (layer,) = viewer.open(str(czi_slides[f"bgr24{stored}"]), plugin="napari-wsi-io")
     assert layer.rgb and tuple(layer.scale) == pytest.approx((0.25, 0.25))
     np.testing.assert_array_equal(
         np.asarray(layer.data[1][:50, :70]), expected_rgb(0, 0, 70, 50, width=3001, height=2003, level=1)

@@ -31,8 +31,9 @@ def test_a_multichannel_level_is_read_whole_by_every_strategy(channel_slides):
             np.testing.assert_array_equal(block[..., c], original.plane((c, 0, 0)).read_level(1, 10, 20, 64, 32))
 
 
-def test_czi_channels_and_planes_are_benchmarked_with_libczi(czi_slides):
-    plan = BenchPlan(str(czi_slides["fluo"]), levels=[1], backends=["czi"], strategies=["serial", "threads"])
+@pytest.mark.parametrize("kind", ["fluo", "fluo-jxr"])
+def test_czi_channels_and_planes_are_benchmarked_with_libczi(czi_slides, kind):
+    plan = BenchPlan(str(czi_slides[kind]), levels=[1], backends=["czi"], strategies=["serial", "threads"])
     plan.sink, plan.workers = "assemble", [2]
     _, result = drain(run_plan(plan))
     for r in measured(result):
@@ -40,3 +41,4 @@ def test_czi_channels_and_planes_are_benchmarked_with_libczi(czi_slides):
         assert r.max_abs_diff == 0
     limit = [r for r in result.records if r.strategy == "decode-limit"]
     assert limit and limit[0].bytes_per_pixel == 18 and "subblocks" in limit[0].note
+    assert f"(CZI compression [{4 if kind == 'fluo-jxr' else 0}])" in limit[0].note  # JPEG XR: imagecodecs decodes it

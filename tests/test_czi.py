@@ -185,6 +185,28 @@ def test_jpegxr_czi_stores_every_subblock_as_jpegxr_that_decodes_to_the_raw_pixe
         np.testing.assert_array_equal(pixels_b, pixels_a)
 
 
+@pytest.mark.parametrize("kind", ["bgr24", "fluo"])
+def test_lossy_jpegxr_czi_shows_what_its_subblocks_decode_to(czi_slides, tmp_path, kind):
+    """Scanners store lossy JPEG XR: level 0 is the subblocks as jxrlib itself decodes them (imagecodecs), in place."""
+    from napari_wsi_io.synthetic.czi_jpegxr import with_jpegxr_subblocks
+
+    path = with_jpegxr_subblocks(czi_slides[kind], tmp_path / f"{kind}-lossy.czi", quality=0.8)
+    full = [(e, pixels) for e, pixels in _decoded(path) if e.zoom == 1]
+    raw = dict(((e.index("C"), e.index("Z"), e.dims["X"][0], e.dims["Y"][0]), p) for e, p in _decoded(czi_slides[kind]))
+    assert any(not np.array_equal(p, raw[e.index("C"), e.index("Z"), e.dims["X"][0], e.dims["Y"][0]]) for e, p in full)
+    with open_slide(path) as slide:
+        x0, y0 = slide.layout.x0, slide.layout.y0
+        for e, pixels in full:
+            plane = slide if not slide.channels else slide.plane(_plane_key(slide, e))
+            x, y, w, h = e.dims["X"][0] - x0, e.dims["Y"][0] - y0, e.dims["X"][1], e.dims["Y"][1]
+            want = pixels[..., ::-1] if slide.samples == 3 else pixels  # stored B, G, R
+            np.testing.assert_array_equal(plane.read_level(0, x, y, w, h).reshape(want.shape), want)
+
+
+def _plane_key(slide, entry):
+    return slide.layout.meta.plane_key(entry.index("C"), entry.index("T"), entry.index("Z"))
+
+
 def _crop(array, rgb: bool, x: int, y: int, w: int, h: int) -> np.ndarray:
     """Region (x, y, w, h) of a layer's level: (y, x, 3) for RGB, (..., y, x) for a channel."""
     return np.asarray(array[y : y + h, x : x + w] if rgb else array[..., y : y + h, x : x + w])

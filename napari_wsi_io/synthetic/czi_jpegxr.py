@@ -73,24 +73,25 @@ def _as_bgr_container(encoded: bytearray) -> None:
     raise ValueError("the JPEG XR holds no 24bppRGB pixel format")
 
 
-def encode_jpegxr(pixels: np.ndarray, pixel_type: int) -> bytes:
-    """A subblock's stored pixels ((h, w) grey or (h, w, 3) B, G, R) as lossless JPEG XR in the pixel format
-    libCZI wants for ``pixel_type``; raises where imagecodecs does not decode it back exactly."""
+def encode_jpegxr(pixels: np.ndarray, pixel_type: int, quality: float = 1.0) -> bytes:
+    """A subblock's stored pixels ((h, w) grey or (h, w, 3) B, G, R) as JPEG XR in the pixel format libCZI wants
+    for ``pixel_type``; lossless at ``quality`` 1.0 (raises where imagecodecs does not decode it back exactly),
+    lossy below, as scanners store it."""
     import imagecodecs
 
     colour = pixel_type in (_BGR24, _BGR48)
-    encoded = bytearray(imagecodecs.jpegxr_encode(pixels[..., ::-1] if colour else pixels, level=1.0))
+    encoded = bytearray(imagecodecs.jpegxr_encode(pixels[..., ::-1] if colour else pixels, level=quality))
     if pixel_type == _BGR24:
         _as_bgr_container(encoded)
     decoded = imagecodecs.jpegxr_decode(bytes(encoded))
     if colour:
         decoded = decoded[..., ::-1]  # imagecodecs decodes both colour formats to R, G, B
-    if not np.array_equal(decoded, pixels):
+    if quality >= 1.0 and not np.array_equal(decoded, pixels):
         raise ValueError(f"JPEG XR of a {pixels.shape} {pixels.dtype} subblock is not lossless")
     return bytes(encoded)
 
 
-def _encode_subblock(data: bytearray, where: int) -> bytearray:
+def _encode_subblock(data: bytearray, where: int, quality: float) -> bytearray:
     """The subblock segment's data with its raw pixels replaced by JPEG XR and its compression set to 4."""
     meta, attachments, size = _SUBBLOCK_HEAD.unpack_from(data)
     _, pixel_type, _, _, compression, _, _, _, ndim = _ENTRY.unpack_from(data, _SUBBLOCK_HEAD.size)
@@ -104,7 +105,7 @@ def _encode_subblock(data: bytearray, where: int) -> bytearray:
     shape = (dims[b"Y"], dims[b"X"]) + ((samples,) if samples > 1 else ())
     start = max(256, _SUBBLOCK_HEAD.size + _ENTRY.size + ndim * _DIM.size) + meta
     pixels = np.frombuffer(data, dtype, int(np.prod(shape)), start).reshape(shape)
-    encoded = encode_jpegxr(pixels, pixel_type)
+    encoded = encode_jpegxr(pixels, pixel_type, quality)
     out = data[:start] + encoded + data[start + size : start + size + attachments]
     struct.pack_into("<q", out, 8, len(encoded))
     out[_SUBBLOCK_HEAD.size + _ENTRY_COMPRESSION] = _JPEGXR
@@ -140,14 +141,14 @@ def _fix_positions(segment: _Segment, moved: dict[int, int]) -> None:
         _move(data, 16 + _ATTACHMENT_POSITION, moved)
 
 
-def with_jpegxr_subblocks(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+def with_jpegxr_subblocks(src: str | os.PathLike, dst: str | os.PathLike, quality: float = 1.0) -> Path:
     """Write ``src`` (a CZI with raw subblocks, as pylibCZIrw writes it) to ``dst`` with every subblock
-    JPEG XR-compressed losslessly (CZI compression 4), as a Zeiss scanner stores it."""
+    JPEG XR-compressed (CZI compression 4) as a Zeiss scanner stores it: losslessly at ``quality`` 1.0."""
     segments = _segments(Path(src).read_bytes())
     moved, position = {}, 0
     for segment in segments:
         if segment.kind == b"ZISRAWSUBBLOCK":
-            segment.data = _encode_subblock(segment.data, segment.position)
+            segment.data = _encode_subblock(segment.data, segment.position, quality)
             segment.allocated = -(-len(segment.data) // 32) * 32
         moved[segment.position] = position
         position += _SEGMENT.size + segment.allocated

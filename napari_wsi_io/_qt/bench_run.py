@@ -129,6 +129,7 @@ class RunControl(QObject):
         # Not in the click: the click returns at once, and what ``starting`` sets up is done
         # before the engine competes with the event loop for the CPU and the GIL.
         self._draw_first = False
+        hold_full_collections()  # from here: a layer added in ``starting`` makes objects enough for a full collection
         self.starting.emit()
         if self._draw_first:
             self._engine_timer.start()
@@ -137,7 +138,6 @@ class RunControl(QObject):
 
     def _start_engine(self) -> None:
         self.engine_starting.emit()
-        hold_full_collections()
         self.worker.start()
 
     def _show_progress(self, value: int, maximum: int, text: str) -> None:

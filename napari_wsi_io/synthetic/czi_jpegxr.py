@@ -2,7 +2,8 @@
 
 pylibCZIrw's writer refuses CZI compression mode 4 ("JpgXr": "An unsupported compression mode was
 specified"), so ``with_jpegxr_subblocks`` rebuilds a written file segment by segment: every raw subblock's
-pixels encoded losslessly with imagecodecs (level 1.0, checked by decoding them back), compression 4 in the
+pixels encoded with imagecodecs, losslessly by default (level 1.0, checked by decoding them back) or lossy at a
+lower ``quality`` as scanners store them, compression 4 in the
 subblock's own entry and in the directory, every segment moved up and every file position (file header,
 directory entries, the subblocks' own entries, attachment entries) pointed at its new place.  The other
 segments keep their bytes, the DELETED ones (a directory that ``add_pyramid`` replaced) too, so the file's
